@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * veilfs/volume.h — an opened cipher directory.
+ *
+ * A volume is the cipher directory fd, its parsed header and, once
+ * unlocked, its subkeys. All access to the backing store is relative to a
+ * directory fd with O_NOFOLLOW; no path is resolved from the root again.
+ */
+#ifndef VEILFS_VOLUME_H
+#define VEILFS_VOLUME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "veilfs/file.h"
+#include "veilfs/header.h"
+#include "veilfs/keys.h"
+#include "veilfs/names.h"
+
+struct veil_volume {
+	int dirfd;     /* the cipher directory */
+	int conf_dirfd; /* directory holding the header file */
+	char conf_name[256];
+	struct veil_header hdr;
+	struct veil_keys *keys; /* NULL until unlocked */
+	struct veil_content_ctx cc;
+};
+
+/*
+ * Open @cipherdir and parse its header (@conf: a header file elsewhere, or
+ * NULL for CIPHERDIR/veilfs.conf). Errors as veil_header_parse, plus
+ * -ENOENT (no header), -ENOTDIR, -errno.
+ */
+int veil_volume_open(const char *cipherdir, const char *conf,
+		     struct veil_volume **out) VEIL_MUST_CHECK;
+
+/* Unlock with @pass: -EACCES wrong passphrase, -EBADMSG header altered. */
+int veil_volume_unlock(struct veil_volume *v, const char *pass, size_t plen) VEIL_MUST_CHECK;
+
+/* Unlock from a raw master key (tests, reverse mode). */
+int veil_volume_unlock_master(struct veil_volume *v,
+			      const uint8_t master[static VEIL_KEY_BYTES]) VEIL_MUST_CHECK;
+
+void veil_volume_close(struct veil_volume *v);
+
+/* Read the dir IV of directory @dfd: -ENOENT, -EBADMSG if malformed. */
+int veil_diriv_read(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES]) VEIL_MUST_CHECK;
+
+/* Write a fresh dir IV into the (new, empty) directory @dfd and fsync it. */
+int veil_diriv_create(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES]) VEIL_MUST_CHECK;
+
+/*
+ * Create directory @bname in @parentfd atomically with its dir IV: the
+ * directory is built under a temporary reserved name, its IV written and
+ * fsynced, then renamed into place (RENAME_NOREPLACE) and the parent fsynced.
+ * A crash leaves either no directory or a complete one.
+ */
+int veil_mkdir_diriv(int parentfd, const char *bname, mode_t mode,
+		     uint8_t iv[static VEIL_DIRIV_BYTES]) VEIL_MUST_CHECK;
+
+/*
+ * Map a plaintext name in a directory to its backing name, writing the
+ * encrypted name to @enc (VEIL_ENCNAME_MAX + 1) and the backing name to
+ * @backing (VEIL_ENCNAME_MAX + 1). Returns 1 for a long name, 0 otherwise.
+ */
+int veil_name_to_backing(const struct veil_volume *v, const uint8_t iv[static VEIL_DIRIV_BYTES],
+			 const char *name, char *enc, char *backing) VEIL_MUST_CHECK;
+
+/* Write the sidecar of long name @backing holding @enc (atomic, fsynced). */
+int veil_longname_store(int dfd, const char *backing, const char *enc) VEIL_MUST_CHECK;
+int veil_longname_remove(int dfd, const char *backing);
+
+/*
+ * Decode a directory entry of the cipher directory @dfd (dir IV @iv) into
+ * its plaintext name (@out, VEIL_NAME_MAX + 1). Returns the name length;
+ * -ENOENT for entries that are part of the format (dir IV, sidecars, ...),
+ * -EBADMSG / -EINVAL for entries that do not decrypt.
+ */
+long veil_entry_decode(const struct veil_volume *v, int dfd,
+		       const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname,
+		       char *out) VEIL_MUST_CHECK;
+
+/* Read the encrypted target of backing symlink @name in @dfd and decrypt it. */
+long veil_readlink_at(const struct veil_volume *v, int dfd, const char *name,
+		      char *out /* VEIL_LINK_TARGET_MAX + 1 */) VEIL_MUST_CHECK;
+
+/*
+ * Create a symlink @name in @dfd whose plaintext target is @target,
+ * storing a too-long encrypted target in a blob at the volume root.
+ */
+int veil_symlink_at(const struct veil_volume *v, const char *target, int dfd,
+		    const char *name) VEIL_MUST_CHECK;
+
+/* Remove the blob of a symlink being unlinked (if it was its last link). */
+void veil_symlink_release(const struct veil_volume *v, int dfd, const char *name);
+
+/*
+ * Walk plaintext @path (components separated by '/') from the root. On
+ * success *@dfd is an fd of the containing cipher directory, @iv its dir IV
+ * and @backing the backing name of the last component (empty for the root,
+ * in which case *@dfd is the root itself). -ENOENT etc. on failure.
+ */
+int veil_path_resolve(const struct veil_volume *v, const char *path, int *dfd,
+		      uint8_t iv[static VEIL_DIRIV_BYTES], char *backing) VEIL_MUST_CHECK;
+
+#endif

@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+/* The volume header: parse, serialise, unlock, key slots. Layout: header.h. */
+#include "veilfs/header.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "le.h"
+
+#define SLOT_AD_BYTES 40
+#define FIXED_AD_BYTES 20
+
+static size_t header_size(uint32_t nslots)
+{
+	return VEIL_HEADER_FIXED_BYTES + (size_t)nslots * VEIL_SLOT_BYTES +
+	       VEIL_HEADER_TAIL_BYTES;
+}
+
+static void put_fixed(const struct veil_header *h, uint8_t out[VEIL_HEADER_FIXED_BYTES])
+{
+	memcpy(out, VEIL_MAGIC, VEIL_MAGIC_BYTES);
+	le16_store(out + 8, h->version);
+	le16_store(out + 10, 0);
+	le32_store(out + 12, h->flags);
+	le32_store(out + 16, h->block_size);
+	le32_store(out + 20, h->nslots);
+}
+
+static void put_slot(const struct veil_slot *s, uint8_t out[VEIL_SLOT_BYTES])
+{
+	le32_store(out, s->alg);
+	le32_store(out + 4, 0);
+	le64_store(out + 8, s->ops);
+	le64_store(out + 16, s->mem);
+	memcpy(out + 24, s->salt, VEIL_SALT_BYTES);
+	memcpy(out + 40, s->nonce, VEIL_AEAD_NONCE_BYTES);
+	memcpy(out + 64, s->wrapped, VEIL_WRAPPED_KEY_BYTES);
+}
+
+/* Bytes covered by the MAC: the fixed part and every slot. */
+static size_t put_body(const struct veil_header *h, uint8_t *out)
+{
+	put_fixed(h, out);
+	for (uint32_t i = 0; i < h->nslots; i++)
+		put_slot(&h->slots[i], out + VEIL_HEADER_FIXED_BYTES + i * VEIL_SLOT_BYTES);
+	return VEIL_HEADER_FIXED_BYTES + (size_t)h->nslots * VEIL_SLOT_BYTES;
+}
+
+size_t veil_header_serialize(const struct veil_header *h, uint8_t out[static VEIL_HEADER_MAX_BYTES])
+{
+	size_t n = put_body(h, out);
+
+	memcpy(out + n, h->mac, VEIL_HASH_BYTES);
+	n += VEIL_HASH_BYTES;
+	veil_hash(out + n, VEIL_HASH_BYTES, NULL, 0, out, n, NULL, 0, NULL, 0);
+	return n + VEIL_HASH_BYTES;
+}
+
+static int block_size_ok(uint32_t bs)
+{
+	return bs >= 1024 && bs <= 65536 && (bs & (bs - 1)) == 0;
+}
+
+int veil_header_parse(const uint8_t *buf, size_t len, struct veil_header *h)
+{
+	uint8_t sum[VEIL_HASH_BYTES];
+	uint32_t n;
+
+	memset(h, 0, sizeof(*h));
+	if (len < VEIL_MAGIC_BYTES || memcmp(buf, VEIL_MAGIC, VEIL_MAGIC_BYTES) != 0)
+		return -EMEDIUMTYPE;
+	if (len < VEIL_HEADER_FIXED_BYTES)
+		return -EBADMSG;
+	n = le32_load(buf + 20);
+	if (n < 1 || n > VEIL_MAX_SLOTS || len != header_size(n))
+		return -EBADMSG;
+	veil_hash(sum, sizeof(sum), NULL, 0, buf, len - VEIL_HASH_BYTES, NULL, 0, NULL, 0);
+	if (!veil_equal(sum, buf + len - VEIL_HASH_BYTES, VEIL_HASH_BYTES))
+		return -EBADMSG;
+	/* The version is checked after the checksum: damage is reported as such. */
+	h->version = le16_load(buf + 8);
+	if (h->version != VEIL_FORMAT_VERSION)
+		return -EPROTONOSUPPORT;
+	if (le16_load(buf + 10) != 0)
+		return -EBADMSG;
+	h->flags = le32_load(buf + 12);
+	if (h->flags != 0)
+		return -ENOTSUP;
+	h->block_size = le32_load(buf + 16);
+	if (!block_size_ok(h->block_size))
+		return -EBADMSG;
+	h->nslots = n;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *p = buf + VEIL_HEADER_FIXED_BYTES + i * VEIL_SLOT_BYTES;
+		struct veil_slot *s = &h->slots[i];
+
+		s->alg = le32_load(p);
+		if (s->alg != VEIL_KDF_ARGON2ID13 || le32_load(p + 4) != 0)
+			return -EBADMSG;
+		s->ops = le64_load(p + 8);
+		s->mem = le64_load(p + 16);
+		if (s->ops < VEIL_KDF_OPS_MIN || s->ops > VEIL_KDF_OPS_MAX ||
+		    s->mem < VEIL_KDF_MEM_MIN || s->mem > VEIL_KDF_MEM_MAX)
+			return -EBADMSG;
+		memcpy(s->salt, p + 24, VEIL_SALT_BYTES);
+		memcpy(s->nonce, p + 40, VEIL_AEAD_NONCE_BYTES);
+		memcpy(s->wrapped, p + 64, VEIL_WRAPPED_KEY_BYTES);
+	}
+	memcpy(h->mac, buf + len - 2 * VEIL_HASH_BYTES, VEIL_HASH_BYTES);
+	return 0;
+}
+
+static void slot_ad(const struct veil_header *h, const struct veil_slot *s,
+		    uint8_t ad[FIXED_AD_BYTES + SLOT_AD_BYTES])
+{
+	uint8_t fixed[VEIL_HEADER_FIXED_BYTES];
+	uint8_t slot[VEIL_SLOT_BYTES];
+
+	put_fixed(h, fixed);
+	put_slot(s, slot);
+	memcpy(ad, fixed, FIXED_AD_BYTES);
+	memcpy(ad + FIXED_AD_BYTES, slot, SLOT_AD_BYTES);
+}
+
+int veil_slot_wrap(const struct veil_header *h, struct veil_slot *slot,
+		   const uint8_t master[static VEIL_KEY_BYTES], const char *pass, size_t plen)
+{
+	uint8_t ad[FIXED_AD_BYTES + SLOT_AD_BYTES];
+	uint8_t *kek = veil_secure_alloc(VEIL_KEY_BYTES);
+	int ret;
+
+	if (!kek)
+		return -ENOMEM;
+	ret = veil_kdf_derive(kek, pass, plen, slot->salt, slot->ops, slot->mem);
+	if (ret < 0)
+		goto out;
+	slot_ad(h, slot, ad);
+	veil_aead_seal(slot->wrapped, master, VEIL_KEY_BYTES, ad, sizeof(ad), slot->nonce, kek);
+out:
+	veil_secure_free(kek);
+	return ret;
+}
+
+static int new_slot(const struct veil_header *h, struct veil_slot *s,
+		    const uint8_t master[static VEIL_KEY_BYTES], const char *pass, size_t plen,
+		    const struct veil_kdf_params *kdf)
+{
+	memset(s, 0, sizeof(*s));
+	s->alg = VEIL_KDF_ARGON2ID13;
+	s->ops = kdf->ops;
+	s->mem = kdf->mem;
+	veil_random(s->salt, sizeof(s->salt));
+	veil_random(s->nonce, sizeof(s->nonce));
+	return veil_slot_wrap(h, s, master, pass, plen);
+}
+
+static int header_mac(const struct veil_header *h, const uint8_t master[static VEIL_KEY_BYTES],
+		      uint8_t mac[VEIL_HASH_BYTES])
+{
+	uint8_t body[VEIL_HEADER_MAX_BYTES];
+	uint8_t *k = veil_secure_alloc(VEIL_KEY_BYTES);
+	size_t n;
+	int ret;
+
+	if (!k)
+		return -ENOMEM;
+	ret = veil_kdf_subkey(k, VEIL_SUBKEY_HEADER_MAC, master);
+	if (ret == 0) {
+		n = put_body(h, body);
+		veil_hash(mac, VEIL_HASH_BYTES, k, VEIL_KEY_BYTES, body, n, NULL, 0, NULL, 0);
+	}
+	veil_secure_free(k);
+	return ret;
+}
+
+int veil_header_reseal(struct veil_header *h, const uint8_t master[static VEIL_KEY_BYTES])
+{
+	return header_mac(h, master, h->mac);
+}
+
+int veil_header_create(struct veil_header *h, const uint8_t master[static VEIL_KEY_BYTES],
+		       uint32_t block_size, const char *pass, size_t plen,
+		       const struct veil_kdf_params *kdf)
+{
+	int ret;
+
+	if (!block_size_ok(block_size))
+		return -EINVAL;
+	memset(h, 0, sizeof(*h));
+	h->version = VEIL_FORMAT_VERSION;
+	h->flags = 0;
+	h->block_size = block_size;
+	h->nslots = 1;
+	ret = new_slot(h, &h->slots[0], master, pass, plen, kdf);
+	if (ret == 0)
+		ret = veil_header_reseal(h, master);
+	return ret;
+}
+
+int veil_header_unlock(const struct veil_header *h, const char *pass, size_t plen,
+		       uint8_t master[static VEIL_KEY_BYTES], int *slot)
+{
+	uint8_t ad[FIXED_AD_BYTES + SLOT_AD_BYTES];
+	uint8_t mac[VEIL_HASH_BYTES];
+	uint8_t *kek = veil_secure_alloc(VEIL_KEY_BYTES);
+	int ret = -EACCES;
+
+	if (!kek)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < h->nslots; i++) {
+		const struct veil_slot *s = &h->slots[i];
+		int r = veil_kdf_derive(kek, pass, plen, s->salt, s->ops, s->mem);
+
+		if (r < 0) {
+			ret = r;
+			goto out;
+		}
+		slot_ad(h, s, ad);
+		if (veil_aead_open(master, s->wrapped, VEIL_WRAPPED_KEY_BYTES, ad, sizeof(ad),
+				   s->nonce, kek) == 0) {
+			if (slot)
+				*slot = (int)i;
+			ret = header_mac(h, master, mac);
+			if (ret == 0 && !veil_equal(mac, h->mac, VEIL_HASH_BYTES))
+				ret = -EBADMSG;
+			goto out;
+		}
+	}
+out:
+	if (ret != 0)
+		veil_wipe(master, VEIL_KEY_BYTES);
+	veil_secure_free(kek);
+	return ret;
+}
+
+int veil_header_add_slot(struct veil_header *h, const uint8_t master[static VEIL_KEY_BYTES],
+			 const char *pass, size_t plen, const struct veil_kdf_params *kdf)
+{
+	int ret;
+
+	if (h->nslots >= VEIL_MAX_SLOTS)
+		return -ENOSPC;
+	/* The slot count is not in any slot's AD, so existing slots stay valid. */
+	h->nslots++;
+	ret = new_slot(h, &h->slots[h->nslots - 1], master, pass, plen, kdf);
+	if (ret < 0) {
+		h->nslots--;
+		return ret;
+	}
+	return veil_header_reseal(h, master);
+}
+
+int veil_header_set_slot(struct veil_header *h, int idx,
+			 const uint8_t master[static VEIL_KEY_BYTES], const char *pass,
+			 size_t plen, const struct veil_kdf_params *kdf)
+{
+	struct veil_slot s;
+	int ret;
+
+	if (idx < 0 || (uint32_t)idx >= h->nslots)
+		return -EINVAL;
+	ret = new_slot(h, &s, master, pass, plen, kdf);
+	if (ret < 0)
+		return ret;
+	h->slots[idx] = s;
+	return veil_header_reseal(h, master);
+}
+
+int veil_header_remove_slot(struct veil_header *h, int idx,
+			    const uint8_t master[static VEIL_KEY_BYTES])
+{
+	if (idx < 0 || (uint32_t)idx >= h->nslots || h->nslots == 1)
+		return -EINVAL;
+	memmove(&h->slots[idx], &h->slots[idx + 1],
+		(h->nslots - (uint32_t)idx - 1) * sizeof(h->slots[0]));
+	h->nslots--;
+	memset(&h->slots[h->nslots], 0, sizeof(h->slots[0]));
+	return veil_header_reseal(h, master);
+}
+
+int veil_header_load(int dirfd, const char *name, struct veil_header *h)
+{
+	uint8_t buf[VEIL_HEADER_MAX_BYTES + 1];
+	size_t got = 0;
+	int fd, ret;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (got < sizeof(buf)) {
+		ssize_t r = read(fd, buf + got, sizeof(buf) - got);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			close(fd);
+			return ret;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	if (got > VEIL_HEADER_MAX_BYTES) {
+		/* Too long for a header: not ours if the magic differs. */
+		if (memcmp(buf, VEIL_MAGIC, VEIL_MAGIC_BYTES) != 0)
+			return -EMEDIUMTYPE;
+		return -EBADMSG;
+	}
+	return veil_header_parse(buf, got, h);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int veil_header_store(int dirfd, const char *name, const struct veil_header *h, int exclusive)
+{
+	uint8_t buf[VEIL_HEADER_MAX_BYTES];
+	char tmp[64];
+	size_t n = veil_header_serialize(h, buf);
+	int fd, ret;
+
+	snprintf(tmp, sizeof(tmp), VEIL_TEMP_PREFIX "conf.%08x", veil_random_u32());
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+	if (fd < 0)
+		return -errno;
+	ret = write_all(fd, buf, n);
+	if (ret == 0 && fsync(fd) < 0)
+		ret = -errno;
+	if (close(fd) < 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0) {
+		if (exclusive) {
+			if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0)
+				ret = -errno;
+		} else if (renameat(dirfd, tmp, dirfd, name) < 0) {
+			ret = -errno;
+		}
+	}
+	if (ret < 0) {
+		unlinkat(dirfd, tmp, 0);
+		return ret;
+	}
+	if (fsync(dirfd) < 0)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/* An opened cipher directory: header, keys, dir IVs, names on disk. */
+#include "veilfs/volume.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int read_small(int dfd, const char *name, uint8_t *buf, size_t cap, size_t *got)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int ret = 0;
+
+	*got = 0;
+	if (fd < 0)
+		return -errno;
+	while (*got < cap) {
+		ssize_t r = read(fd, buf + *got, cap - *got);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		*got += (size_t)r;
+	}
+	close(fd);
+	return ret;
+}
+
+/* Create @name in @dfd with @data via a fsynced temp file and rename. */
+static int write_atomic(int dfd, const char *name, const void *data, size_t n, mode_t mode,
+			bool noreplace)
+{
+	char tmp[64];
+	int fd, ret = 0;
+	const uint8_t *p = data;
+
+	snprintf(tmp, sizeof(tmp), VEIL_TEMP_PREFIX "%08x%08x", veil_random_u32(),
+		 veil_random_u32());
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	while (n && ret == 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno != EINTR)
+				ret = -errno;
+			continue;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	if (ret == 0 && fsync(fd) < 0)
+		ret = -errno;
+	if (close(fd) < 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0 && renameat2(dfd, tmp, dfd, name, noreplace ? RENAME_NOREPLACE : 0) < 0)
+		ret = -errno;
+	if (ret < 0)
+		unlinkat(dfd, tmp, 0);
+	else if (fsync(dfd) < 0)
+		ret = -errno;
+	return ret;
+}
+
+int veil_volume_open(const char *cipherdir, const char *conf, struct veil_volume **out)
+{
+	struct veil_volume *v = calloc(1, sizeof(*v));
+	int ret;
+
+	*out = NULL;
+	if (!v)
+		return -ENOMEM;
+	v->conf_dirfd = -1;
+	v->dirfd = open(cipherdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (v->dirfd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	if (conf) {
+		char *copy = strdup(conf), *slash;
+
+		if (!copy) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		slash = strrchr(copy, '/');
+		if (slash) {
+			*slash = '\0';
+			v->conf_dirfd = open(slash == copy ? "/" : copy,
+					     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			snprintf(v->conf_name, sizeof(v->conf_name), "%s", slash + 1);
+		} else {
+			v->conf_dirfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			snprintf(v->conf_name, sizeof(v->conf_name), "%s", copy);
+		}
+		free(copy);
+		if (v->conf_dirfd < 0) {
+			ret = -errno;
+			goto fail;
+		}
+	} else {
+		v->conf_dirfd = dup(v->dirfd);
+		snprintf(v->conf_name, sizeof(v->conf_name), "%s", VEIL_CONF_NAME);
+	}
+	ret = veil_header_load(v->conf_dirfd, v->conf_name, &v->hdr);
+	if (ret < 0)
+		goto fail;
+	v->cc.bs = v->hdr.block_size;
+	*out = v;
+	return 0;
+fail:
+	veil_volume_close(v);
+	return ret;
+}
+
+int veil_volume_unlock_master(struct veil_volume *v, const uint8_t master[static VEIL_KEY_BYTES])
+{
+	v->keys = veil_keys_new(master);
+	if (!v->keys)
+		return -ENOMEM;
+	v->cc.keys = v->keys;
+	return 0;
+}
+
+int veil_volume_unlock(struct veil_volume *v, const char *pass, size_t plen)
+{
+	uint8_t *master = veil_secure_alloc(VEIL_KEY_BYTES);
+	int ret;
+
+	if (!master)
+		return -ENOMEM;
+	ret = veil_header_unlock(&v->hdr, pass, plen, master, NULL);
+	if (ret == 0)
+		ret = veil_volume_unlock_master(v, master);
+	veil_secure_free(master);
+	return ret;
+}
+
+void veil_volume_close(struct veil_volume *v)
+{
+	if (!v)
+		return;
+	if (v->dirfd >= 0)
+		close(v->dirfd);
+	if (v->conf_dirfd >= 0)
+		close(v->conf_dirfd);
+	veil_keys_free(v->keys);
+	free(v);
+}
+
+int veil_diriv_read(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES])
+{
+	uint8_t buf[VEIL_DIRIV_BYTES + 1];
+	size_t got;
+	int ret = read_small(dfd, VEIL_DIRIV_NAME, buf, sizeof(buf), &got);
+
+	if (ret < 0)
+		return ret;
+	if (got != VEIL_DIRIV_BYTES)
+		return -EBADMSG;
+	memcpy(iv, buf, VEIL_DIRIV_BYTES);
+	return 0;
+}
+
+int veil_diriv_create(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES])
+{
+	veil_random(iv, VEIL_DIRIV_BYTES);
+	return write_atomic(dfd, VEIL_DIRIV_NAME, iv, VEIL_DIRIV_BYTES, 0444, true);
+}
+
+int veil_mkdir_diriv(int parentfd, const char *bname, mode_t mode,
+		     uint8_t iv[static VEIL_DIRIV_BYTES])
+{
+	char tmp[64];
+	int dfd, ret;
+
+	snprintf(tmp, sizeof(tmp), VEIL_TEMP_PREFIX "d%08x%08x", veil_random_u32(),
+		 veil_random_u32());
+	if (mkdirat(parentfd, tmp, 0700) < 0)
+		return -errno;
+	dfd = openat(parentfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = veil_diriv_create(dfd, iv);
+	if (ret == 0 && fchmod(dfd, mode & 07777) < 0)
+		ret = -errno;
+	if (ret == 0 && fsync(dfd) < 0)
+		ret = -errno;
+	close(dfd);
+	if (ret < 0)
+		goto fail;
+	if (renameat2(parentfd, tmp, parentfd, bname, RENAME_NOREPLACE) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	if (fsync(parentfd) < 0)
+		return -errno;
+	return 0;
+fail:
+	dfd = openat(parentfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd >= 0) {
+		unlinkat(dfd, VEIL_DIRIV_NAME, 0);
+		close(dfd);
+	}
+	unlinkat(parentfd, tmp, AT_REMOVEDIR);
+	return ret;
+}
+
+int veil_name_to_backing(const struct veil_volume *v, const uint8_t iv[static VEIL_DIRIV_BYTES],
+			 const char *name, char *enc, char *backing)
+{
+	long n = veil_name_encrypt(v->keys, iv, name, strlen(name), enc);
+
+	if (n < 0)
+		return (int)n;
+	return veil_name_backing(enc, (size_t)n, backing) ? 1 : 0;
+}
+
+int veil_longname_store(int dfd, const char *backing, const char *enc)
+{
+	char side[VEIL_LONGNAME_LEN + sizeof(VEIL_LONGNAME_SUFFIX)];
+
+	snprintf(side, sizeof(side), "%s%s", backing, VEIL_LONGNAME_SUFFIX);
+	return write_atomic(dfd, side, enc, strlen(enc), 0444, false);
+}
+
+int veil_longname_remove(int dfd, const char *backing)
+{
+	char side[VEIL_LONGNAME_LEN + sizeof(VEIL_LONGNAME_SUFFIX)];
+
+	snprintf(side, sizeof(side), "%s%s", backing, VEIL_LONGNAME_SUFFIX);
+	if (unlinkat(dfd, side, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+long veil_entry_decode(const struct veil_volume *v, int dfd,
+		       const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname, char *out)
+{
+	char side[VEIL_LONGNAME_LEN + sizeof(VEIL_LONGNAME_SUFFIX)];
+	char enc[VEIL_ENCNAME_MAX + 2];
+	char check[VEIL_ENCNAME_MAX + 1];
+	size_t got;
+	int ret;
+
+	switch (veil_entry_classify(dname)) {
+	case VEIL_ENTRY_NAME:
+		return veil_name_decrypt(v->keys, iv, dname, strlen(dname), out);
+	case VEIL_ENTRY_LONG:
+		snprintf(side, sizeof(side), "%s%s", dname, VEIL_LONGNAME_SUFFIX);
+		ret = read_small(dfd, side, (uint8_t *)enc, sizeof(enc) - 1, &got);
+		if (ret < 0)
+			return ret == -ENOENT ? -EBADMSG : ret;
+		enc[got] = '\0';
+		/* The sidecar must belong to this object. */
+		if (!veil_name_backing(enc, got, check) || strcmp(check, dname) != 0)
+			return -EBADMSG;
+		return veil_name_decrypt(v->keys, iv, enc, got, out);
+	case VEIL_ENTRY_FOREIGN:
+		return -EINVAL;
+	default:
+		return -ENOENT;
+	}
+}
+
+long veil_readlink_at(const struct veil_volume *v, int dfd, const char *name, char *out)
+{
+	char *enc = malloc(PATH_MAX + 1);
+	ssize_t n;
+	long ret;
+
+	if (!enc)
+		return -ENOMEM;
+	n = readlinkat(dfd, name, enc, PATH_MAX);
+	if (n < 0) {
+		ret = -errno;
+		goto out;
+	}
+	enc[n] = '\0';
+	if (veil_entry_classify(enc) == VEIL_ENTRY_LINKBLOB) {
+		char *blob = malloc(2 * PATH_MAX);
+		size_t got;
+
+		if (!blob) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		ret = read_small(v->dirfd, enc, (uint8_t *)blob, 2 * PATH_MAX - 1, &got);
+		if (ret == 0) {
+			char check[VEIL_LONGNAME_LEN + 1];
+
+			veil_link_blob_name(blob, got, check);
+			ret = strcmp(check, enc) == 0 ? veil_link_decrypt(v->keys, blob, got, out)
+						      : -EBADMSG;
+		} else if (ret == -ENOENT) {
+			ret = -EBADMSG;
+		}
+		free(blob);
+		goto out;
+	}
+	ret = veil_link_decrypt(v->keys, enc, (size_t)n, out);
+	if (ret == -EINVAL)
+		ret = -EBADMSG;
+out:
+	free(enc);
+	return ret;
+}
+
+int veil_symlink_at(const struct veil_volume *v, const char *target, int dfd, const char *name)
+{
+	size_t tlen = strlen(target);
+	size_t elen;
+	char *enc;
+	int ret = 0;
+
+	if (tlen == 0)
+		return -ENOENT;
+	if (tlen > VEIL_LINK_TARGET_MAX)
+		return -ENAMETOOLONG;
+	elen = veil_link_encrypted_len(tlen);
+	enc = malloc(elen + 1);
+	if (!enc)
+		return -ENOMEM;
+	veil_link_encrypt(v->keys, target, tlen, enc);
+	if (elen <= VEIL_LINK_INLINE_MAX) {
+		if (symlinkat(enc, dfd, name) < 0)
+			ret = -errno;
+	} else {
+		char blob[VEIL_LONGNAME_LEN + 1];
+
+		veil_link_blob_name(enc, elen, blob);
+		ret = write_atomic(v->dirfd, blob, enc, elen, 0444, true);
+		if (ret == 0 && symlinkat(blob, dfd, name) < 0) {
+			ret = -errno;
+			unlinkat(v->dirfd, blob, 0);
+		}
+	}
+	free(enc);
+	return ret;
+}
+
+void veil_symlink_release(const struct veil_volume *v, int dfd, const char *name)
+{
+	char target[VEIL_LONGNAME_LEN + 2];
+	struct stat st;
+	ssize_t n;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode) ||
+	    st.st_nlink > 1)
+		return;
+	n = readlinkat(dfd, name, target, sizeof(target) - 1);
+	if (n <= 0)
+		return;
+	target[n] = '\0';
+	if (veil_entry_classify(target) == VEIL_ENTRY_LINKBLOB)
+		unlinkat(v->dirfd, target, 0);
+}
+
+int veil_path_resolve(const struct veil_volume *v, const char *path, int *dfd,
+		      uint8_t iv[static VEIL_DIRIV_BYTES], char *backing)
+{
+	char enc[VEIL_ENCNAME_MAX + 1];
+	char *copy = strdup(path), *save = NULL, *comp, *next;
+	int cur, ret;
+
+	if (!copy)
+		return -ENOMEM;
+	cur = dup(v->dirfd);
+	backing[0] = '\0';
+	if (cur < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = veil_diriv_read(cur, iv);
+	if (ret < 0)
+		goto out;
+	comp = strtok_r(copy, "/", &save);
+	while (comp) {
+		next = strtok_r(NULL, "/", &save);
+		ret = veil_name_to_backing(v, iv, comp, enc, backing);
+		if (ret < 0)
+			goto out;
+		ret = 0;
+		if (!next)
+			break;
+		int nfd = openat(cur, backing, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (nfd < 0) {
+			ret = -errno;
+			goto out;
+		}
+		close(cur);
+		cur = nfd;
+		backing[0] = '\0';
+		ret = veil_diriv_read(cur, iv);
+		if (ret < 0)
+			goto out;
+		comp = next;
+	}
+out:
+	free(copy);
+	if (ret < 0) {
+		if (cur >= 0)
+			close(cur);
+		return ret;
+	}
+	*dfd = cur;
+	return 0;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* A tiny TAP producer for meson's 'tap' protocol. */
+#ifndef VEILFS_TAP_H
+#define VEILFS_TAP_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int tap_n, tap_failed;
+
+static inline void tap_vok(int cond, const char *fmt, va_list ap)
+{
+	tap_n++;
+	if (!cond)
+		tap_failed++;
+	printf("%sok %d - ", cond ? "" : "not ", tap_n);
+	vprintf(fmt, ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* Record one test point; returns @cond so callers can bail out. */
+__attribute__((format(printf, 2, 3))) static inline int ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tap_vok(cond, fmt, ap);
+	va_end(ap);
+	return cond;
+}
+
+__attribute__((format(printf, 1, 2))) static inline void diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+/* Print the plan and return the process exit status. */
+static inline int tap_done(void)
+{
+	printf("1..%d\n", tap_n);
+	return tap_failed ? 1 : 0;
+}
+
+/* Skip the whole test program (meson counts exit 77 as skipped). */
+static inline void tap_skip_all(const char *why)
+{
+	printf("1..0 # SKIP %s\n", why);
+	exit(77);
+}
+
+#endif
