@@ -72,6 +72,11 @@ void veil_wipe(void *p, size_t n)
 		sodium_memzero(p, n);
 }
 
+void veil_mlock(void *p, size_t n)
+{
+	sodium_mlock(p, n);
+}
+
 void veil_random(void *buf, size_t n)
 {
 	randombytes_buf(buf, n);

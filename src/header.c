@@ -359,7 +359,11 @@ int veil_header_store(int dirfd, const char *name, const struct veil_header *h, 
 		unlinkat(dirfd, tmp, 0);
 		return ret;
 	}
-	if (fsync(dirfd) < 0)
+	/* The directory fd may be O_PATH, which cannot be fsynced itself. */
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	return 0;
+	ret = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return ret;
 }

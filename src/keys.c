@@ -37,3 +37,9 @@ void veil_keys_free(struct veil_keys *k)
 {
 	veil_secure_free(k);
 }
+
+void veil_keys_relock(struct veil_keys *k)
+{
+	if (k)
+		veil_mlock(k, sizeof(*k));
+}

@@ -1,10 +1,298 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * veilfs mount: check everything that can be checked, unlock the volume,
+ * mount, and only then detach into the background. The parent's exit code
+ * says whether the filesystem is really mounted.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "cli.h"
+#include "fs.h"
+
+enum { OPT_PASSFILE = 1000, OPT_EXTPASS, OPT_CONFIG, OPT_RO, OPT_HELP };
+
+static const char *mount_use =
+	"mount [-f] [-d] [--ro] [-o OPT[,OPT...]] [--passfile FILE | --extpass CMD] "
+	"[--config FILE] CIPHERDIR MOUNTPOINT";
+
+/* Undo the octal escapes of /proc/self/mountinfo in place. */
+static void unescape(char *s)
+{
+	char *d = s;
+
+	while (*s) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
+			*d++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
+			s += 4;
+		} else {
+			*d++ = *s++;
+		}
+	}
+	*d = '\0';
+}
+
+static int is_mounted(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (getline(&line, &cap, f) > 0) {
+		char mp[PATH_MAX + 1];
+
+		if (sscanf(line, "%*s %*s %*s %*s %4096s", mp) == 1) {
+			unescape(mp);
+			if (strcmp(mp, path) == 0) {
+				found = 1;
+				break;
+			}
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+static int check_mountpoint(const char *mnt, char *real)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+
+	if (stat(mnt, &st) < 0) {
+		if (errno == ENOTCONN) {
+			veil_err("mount: %s: a dead FUSE mount is still there (run fusermount3 -u %s)",
+				 mnt, mnt);
+			return VEIL_EXIT_MOUNT;
+		}
+		veil_err("mount: mount point %s: %s", mnt, strerror(errno));
+		return VEIL_EXIT_MOUNT;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		veil_err("mount: mount point %s is not a directory", mnt);
+		return VEIL_EXIT_MOUNT;
+	}
+	if (!realpath(mnt, real)) {
+		veil_err("mount: mount point %s: %s", mnt, strerror(errno));
+		return VEIL_EXIT_MOUNT;
+	}
+	if (is_mounted(real)) {
+		veil_err("mount: %s is already a mount point", mnt);
+		return VEIL_EXIT_MOUNT;
+	}
+	d = opendir(mnt);
+	if (!d) {
+		veil_err("mount: mount point %s: %s", mnt, strerror(errno));
+		return VEIL_EXIT_MOUNT;
+	}
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			closedir(d);
+			veil_err("mount: mount point %s is not empty", mnt);
+			return VEIL_EXIT_MOUNT;
+		}
+	closedir(d);
+	return 0;
+}
+
+static int add_arg(struct fuse_args *a, const char *s)
+{
+	if (fuse_opt_add_arg(a, s) != 0) {
+		veil_err("mount: out of memory");
+		return VEIL_EXIT_ERROR;
+	}
+	return 0;
+}
 
 int veil_cmd_mount(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	veil_err("mount: not built yet");
-	return VEIL_EXIT_MOUNT;
+	static const struct option opts[] = {
+		{ "passfile", required_argument, NULL, OPT_PASSFILE },
+		{ "extpass", required_argument, NULL, OPT_EXTPASS },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "ro", no_argument, NULL, OPT_RO },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct veil_passsrc src = { 0 };
+	const char *config = NULL, *cipherdir, *mnt;
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_session *se = NULL;
+	struct fuse_loop_config *lcfg = NULL;
+	struct veil_volume *v = NULL;
+	struct veil_fs fs;
+	char real[PATH_MAX], *opt_all = NULL, *fsname = NULL;
+	int foreground = 0, debug = 0, ro = 0, o, ret, fuse_fd, fs_ready = 0;
+	int allow_other = 0;
+
+	optind = 1;
+	opterr = 0;
+	memset(&fs, 0, sizeof(fs));
+	fs.proc_self_fd = -1;
+	while ((o = getopt_long(argc, argv, "+fdo:", opts, NULL)) != -1) {
+		switch (o) {
+		case 'f':
+			foreground = 1;
+			break;
+		case 'd':
+			debug = foreground = 1;
+			break;
+		case 'o': {
+			char *n;
+
+			if (strstr(optarg, "allow_other"))
+				allow_other = 1;
+			if (asprintf(&n, "%s%s%s", opt_all ? opt_all : "", opt_all ? "," : "",
+				     optarg) < 0) {
+				ret = VEIL_EXIT_ERROR;
+				goto out;
+			}
+			free(opt_all);
+			opt_all = n;
+			break;
+		}
+		case OPT_PASSFILE:
+			src.passfile = optarg;
+			break;
+		case OPT_EXTPASS:
+			src.extpass = optarg;
+			break;
+		case OPT_CONFIG:
+			config = optarg;
+			break;
+		case OPT_RO:
+			ro = 1;
+			break;
+		case OPT_HELP:
+			printf("usage: veilfs %s\n", mount_use);
+			ret = VEIL_EXIT_OK;
+			goto out;
+		default:
+			veil_err("mount: unknown or incomplete option '%s'\nusage: veilfs %s",
+				 argv[optind - 1], mount_use);
+			ret = VEIL_EXIT_USAGE;
+			goto out;
+		}
+	}
+	if (argc - optind != 2) {
+		veil_err("mount: wrong number of arguments\nusage: veilfs %s", mount_use);
+		ret = VEIL_EXIT_USAGE;
+		goto out;
+	}
+	if (src.passfile && src.extpass) {
+		veil_err("mount: --passfile and --extpass cannot be used together");
+		ret = VEIL_EXIT_USAGE;
+		goto out;
+	}
+	cipherdir = argv[optind];
+	mnt = argv[optind + 1];
+
+	/* Everything that can fail cheaply is checked before the passphrase. */
+	ret = check_mountpoint(mnt, real);
+	if (ret != 0)
+		goto out;
+	fuse_fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (fuse_fd < 0) {
+		veil_err("mount: cannot open /dev/fuse: %s", strerror(errno));
+		ret = VEIL_EXIT_MOUNT;
+		goto out;
+	}
+	close(fuse_fd);
+	ret = veil_volume_open(cipherdir, config, &v);
+	if (ret < 0) {
+		ret = veil_cli_open_error(cipherdir, ret);
+		goto out;
+	}
+	veil_volume_close(v);
+	v = NULL;
+	ret = veil_cli_open(cipherdir, config, &src, &v);
+	if (ret != 0)
+		goto out;
+
+	if (asprintf(&fsname, "-ofsname=veilfs:%s,subtype=veilfs", cipherdir) < 0 ||
+	    add_arg(&args, "veilfs") || add_arg(&args, fsname)) {
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	/* allow_other without permission checks would let every user read every file. */
+	if ((allow_other && (ret = add_arg(&args, "-odefault_permissions"))) ||
+	    (ro && (ret = add_arg(&args, "-oro"))) || (debug && (ret = add_arg(&args, "-d"))))
+		goto out;
+	if (opt_all) {
+		char *o2;
+
+		if (asprintf(&o2, "-o%s", opt_all) < 0 || add_arg(&args, o2)) {
+			ret = VEIL_EXIT_ERROR;
+			goto out;
+		}
+		free(o2);
+	}
+	umask(0); /* modes come from the kernel already masked: apply them exactly */
+	ret = veil_fs_init(&fs, v, ro);
+	if (ret < 0) {
+		veil_err("mount: %s: %s", cipherdir, strerror(-ret));
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	fs_ready = 1;
+	veil_log_init(true);
+	se = fuse_session_new(&args, &veil_fs_ops, sizeof(veil_fs_ops), &fs);
+	if (!se) {
+		veil_err("mount: invalid mount options (see above)");
+		ret = VEIL_EXIT_USAGE;
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0) {
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	if (fuse_session_mount(se, real) != 0) {
+		veil_err("mount: mounting %s failed", mnt);
+		ret = VEIL_EXIT_MOUNT;
+		goto out_handlers;
+	}
+	/* Mounted: now the parent may report success and leave. */
+	if (!foreground) {
+		veil_log_init(false);
+		if (fuse_daemonize(0) != 0) {
+			ret = VEIL_EXIT_ERROR;
+			goto out_unmount;
+		}
+		/* Locks are not inherited across fork: lock the keys again. */
+		veil_keys_relock(v->keys);
+	} else {
+		fprintf(stderr, "veilfs: mounted %s at %s\n", cipherdir, real);
+	}
+	lcfg = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_clone_fd(lcfg, 0);
+	fuse_loop_cfg_set_max_threads(lcfg, 16);
+	fuse_loop_cfg_set_idle_threads(lcfg, 4);
+	ret = fuse_session_loop_mt(se, lcfg) == 0 ? VEIL_EXIT_OK : VEIL_EXIT_ERROR;
+	fuse_loop_cfg_destroy(lcfg);
+out_unmount:
+	fuse_session_unmount(se);
+out_handlers:
+	fuse_remove_signal_handlers(se);
+out:
+	if (se)
+		fuse_session_destroy(se);
+	if (fs_ready)
+		veil_fs_destroy(&fs);
+	fuse_opt_free_args(&args);
+	veil_volume_close(v);
+	free(opt_all);
+	free(fsname);
+	return ret;
 }

@@ -11,6 +11,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* fsync a directory given by any fd on it (O_PATH fds cannot be fsynced). */
+int veil_fsync_dir(int dfd)
+{
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 static int read_small(int dfd, const char *name, uint8_t *buf, size_t cap, size_t *got)
 {
 	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -68,8 +82,8 @@ static int write_atomic(int dfd, const char *name, const void *data, size_t n, m
 		ret = -errno;
 	if (ret < 0)
 		unlinkat(dfd, tmp, 0);
-	else if (fsync(dfd) < 0)
-		ret = -errno;
+	else
+		ret = veil_fsync_dir(dfd);
 	return ret;
 }
 
@@ -197,8 +211,8 @@ int veil_mkdir_diriv(int parentfd, const char *bname, mode_t mode,
 	ret = veil_diriv_create(dfd, iv);
 	if (ret == 0 && fchmod(dfd, mode & 07777) < 0)
 		ret = -errno;
-	if (ret == 0 && fsync(dfd) < 0)
-		ret = -errno;
+	if (ret == 0)
+		ret = veil_fsync_dir(dfd);
 	close(dfd);
 	if (ret < 0)
 		goto fail;
@@ -206,9 +220,7 @@ int veil_mkdir_diriv(int parentfd, const char *bname, mode_t mode,
 		ret = -errno;
 		goto fail;
 	}
-	if (fsync(parentfd) < 0)
-		return -errno;
-	return 0;
+	return veil_fsync_dir(parentfd);
 fail:
 	dfd = openat(parentfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd >= 0) {

@@ -48,6 +48,8 @@ int veil_crypto_init(void) VEIL_MUST_CHECK;
 void *veil_secure_alloc(size_t n);
 void veil_secure_free(void *p);
 void veil_wipe(void *p, size_t n);
+/* Lock @n bytes at @p in memory (best effort). */
+void veil_mlock(void *p, size_t n);
 
 void veil_random(void *buf, size_t n);
 uint32_t veil_random_u32(void);

@@ -28,5 +28,7 @@ struct veil_keys {
 /* Derive every subkey of @master. NULL on allocation failure. */
 struct veil_keys *veil_keys_new(const uint8_t master[static VEIL_KEY_BYTES]);
 void veil_keys_free(struct veil_keys *k);
+/* Lock the keys in memory again (memory locks are not inherited by fork). */
+void veil_keys_relock(struct veil_keys *k);
 
 #endif

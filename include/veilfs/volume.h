@@ -45,6 +45,9 @@ int veil_volume_unlock_master(struct veil_volume *v,
 
 void veil_volume_close(struct veil_volume *v);
 
+/* fsync a directory given by any fd on it, O_PATH included. */
+int veil_fsync_dir(int dfd);
+
 /* Read the dir IV of directory @dfd: -ENOENT, -EBADMSG if malformed. */
 int veil_diriv_read(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES]) VEIL_MUST_CHECK;
 

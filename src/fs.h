@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fs.h — the forward FUSE front end (low-level, inode-based API).
+ *
+ * Every kernel node id is a struct vnode pointer (the root is the static
+ * fs->root). A vnode holds an O_PATH fd on the backing object and is keyed
+ * by the backing (st_dev, st_ino), so hard links share one vnode, one
+ * content lock and one file-header cache; the O_PATH fd pins the backing
+ * inode, so its number cannot be reused while the vnode lives.
+ */
+#ifndef VEILFS_FS_H
+#define VEILFS_FS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <syslog.h>
+
+#include <fuse_lowlevel.h>
+
+#include "veilfs/volume.h"
+
+struct vnode {
+	struct vnode *next; /* hash chain, under fs->mutex */
+	int fd;             /* O_PATH | O_NOFOLLOW */
+	dev_t dev;
+	ino_t ino;
+	mode_t type;        /* S_IFMT bits */
+	uint64_t nlookup;   /* under fs->mutex */
+	/* Content lock: shared for reads, exclusive for anything that changes size or blocks. */
+	pthread_rwlock_t io;
+	pthread_mutex_t lock; /* iv, open count, path */
+	struct veil_fstate fst; /* changed only under io held exclusively */
+	int opens;
+	bool iv_valid;
+	uint8_t iv[VEIL_DIRIV_BYTES];
+	char *path;         /* last known plaintext path, for log lines only */
+};
+
+struct veil_fs {
+	struct veil_volume *v;
+	struct vnode root;
+	pthread_mutex_t mutex;
+	struct vnode **buckets;
+	size_t nbuckets;
+	size_t count;
+	double timeout;
+	bool readonly;
+	bool is_root; /* daemon runs as uid 0: give new files to the caller */
+	int proc_self_fd; /* O_PATH fd of /proc/self/fd */
+};
+
+extern const struct fuse_lowlevel_ops veil_fs_ops;
+
+/* Logging: stderr in the foreground, syslog in the background. */
+void veil_log_init(bool foreground);
+void veil_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly);
+void veil_fs_destroy(struct veil_fs *fs);
+
+/* Inode table (fs_inode.c). */
+struct vnode *vnode_of(fuse_req_t req, fuse_ino_t ino);
+struct veil_fs *fs_of(fuse_req_t req);
+/* Find or insert the vnode for backing fd @fd (takes ownership of @fd). */
+struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *err);
+void vnode_forget(struct veil_fs *fs, struct vnode *vn, uint64_t n);
+void vnode_set_path(struct vnode *vn, const struct vnode *parent, const char *name);
+int vnode_iv(struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES]);
+/* Open the backing object of @vn with @flags through /proc/self/fd. */
+int vnode_open(struct veil_fs *fs, struct vnode *vn, int flags);
+/* "/proc/self/fd/N" for *xattr and utimensat. */
+void vnode_proc_path(const struct vnode *vn, char buf[static 64]);
+
+#endif

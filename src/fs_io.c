@@ -1,0 +1,725 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File and directory handles of the forward front end: open/create,
+ * read/write through the content cipher, setattr, readdir, xattrs.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fs_priv.h"
+
+struct vfile {
+	int fd;
+	int flags;
+};
+
+struct vdir {
+	DIR *dp;
+	int fd;
+	off_t offset;
+	struct dirent *entry;
+	uint8_t iv[VEIL_DIRIV_BYTES];
+};
+
+static struct vfile *vfile_of(struct fuse_file_info *fi)
+{
+	return (struct vfile *)(uintptr_t)fi->fh;
+}
+
+static const char *path_of(struct vnode *vn)
+{
+	return vn->path && vn->path[0] ? vn->path : "/";
+}
+
+/* Map a core error to the FUSE boundary, logging authentication failures once. */
+static int boundary_err(struct vnode *vn, const struct veil_fstate *st, int err)
+{
+	if (err == -EBADMSG) {
+		veil_log(LOG_ERR, "%s: block %llu: %s", path_of(vn),
+			 (unsigned long long)st->bad_block, veil_block_fault_str(st->fault));
+		return EIO;
+	}
+	return -err;
+}
+
+/* Backing open flags: always readable (partial blocks are read-modify-write). */
+static int backing_flags(int flags)
+{
+	int f = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_DIRECT | O_ACCMODE);
+
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		f |= O_RDWR;
+	return f | O_CLOEXEC;
+}
+
+/* First opener of a file: the backing file may have changed while closed. */
+static void note_open(struct vnode *vn)
+{
+	pthread_rwlock_wrlock(&vn->io);
+	pthread_mutex_lock(&vn->lock);
+	if (vn->opens++ == 0)
+		veil_file_forget(&vn->fst);
+	pthread_mutex_unlock(&vn->lock);
+	pthread_rwlock_unlock(&vn->io);
+}
+
+static int finish_open(struct veil_fs *fs, struct vnode *vn, int fd, struct fuse_file_info *fi)
+{
+	struct vfile *f = malloc(sizeof(*f));
+	int ret = 0;
+
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	f->fd = fd;
+	f->flags = fi->flags;
+	note_open(vn);
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		pthread_rwlock_wrlock(&vn->io);
+		ret = veil_file_truncate(&fs->v->cc, fd, &vn->fst, 0);
+		pthread_rwlock_unlock(&vn->io);
+		if (ret < 0) {
+			ret = -boundary_err(vn, &vn->fst, ret);
+			pthread_mutex_lock(&vn->lock);
+			vn->opens--;
+			pthread_mutex_unlock(&vn->lock);
+			close(fd);
+			free(f);
+			return ret;
+		}
+	}
+	fi->fh = (uint64_t)(uintptr_t)f;
+	return 0;
+}
+
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *vn = vnode_of(req, ino);
+	int fd, ret;
+
+	if (fs->readonly && ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	fd = vnode_open(fs, vn, backing_flags(fi->flags));
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	ret = finish_open(fs, vn, fd, fi);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_open(req, fi);
+}
+
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		  struct fuse_file_info *fi)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *dir = vnode_of(req, parent), *vn;
+	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
+	struct fuse_entry_param e;
+	int fd, ret, is_long, existed;
+	struct stat st;
+
+	if (fs->readonly) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	ret = fs_backing_name(fs, dir, name, enc, backing);
+	if (ret < 0)
+		goto err;
+	is_long = ret;
+	existed = fstatat(dir->fd, backing, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (is_long && !existed) {
+		ret = veil_longname_store(dir->fd, backing, enc);
+		if (ret < 0)
+			goto err;
+	}
+	fd = openat(dir->fd, backing,
+		    backing_flags(fi->flags) | O_CREAT | (fi->flags & O_EXCL) | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		ret = -errno;
+		if (is_long && !existed)
+			veil_longname_remove(dir->fd, backing);
+		goto err;
+	}
+	if (!existed)
+		fs_give_to_caller(req, dir, dir->fd, backing);
+	ret = fs_lookup_entry(fs, dir, name, &e);
+	if (ret < 0) {
+		close(fd);
+		goto err;
+	}
+	vn = vnode_of(req, e.ino);
+	ret = finish_open(fs, vn, fd, fi);
+	if (ret < 0) {
+		vnode_forget(fs, vn, 1);
+		goto err;
+	}
+	if (fi->flags & O_TRUNC)
+		e.attr.st_size = 0;
+	fuse_reply_create(req, &e, fi);
+	return;
+err:
+	fuse_reply_err(req, -ret);
+}
+
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *vn = vnode_of(req, ino);
+	struct veil_fstate st;
+	uint8_t *buf = malloc(size ? size : 1);
+	ssize_t n;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_rwlock_rdlock(&vn->io);
+	/* Readers work on a copy: only exclusive holders change vn->fst. */
+	st = vn->fst;
+	n = veil_file_read(&fs->v->cc, vfile_of(fi)->fd, &st, buf, size, (uint64_t)off);
+	pthread_rwlock_unlock(&vn->io);
+	if (n < 0)
+		fuse_reply_err(req, boundary_err(vn, &st, (int)n));
+	else
+		fuse_reply_buf(req, (const char *)buf, (size_t)n);
+	veil_wipe(&st, sizeof(st));
+	veil_wipe(buf, n > 0 ? (size_t)n : 0);
+	free(buf);
+}
+
+void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *vn = vnode_of(req, ino);
+	struct vfile *f = vfile_of(fi);
+	ssize_t n;
+
+	if (fs->readonly) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	pthread_rwlock_wrlock(&vn->io);
+	if (f->flags & O_APPEND) {
+		/* Append at the real end of file, whatever offset the kernel guessed. */
+		uint64_t end;
+		int r = veil_file_size(f->fd, fs->v->cc.bs, &end);
+
+		if (r < 0) {
+			pthread_rwlock_unlock(&vn->io);
+			fuse_reply_err(req, r == -EBADMSG ? EIO : -r);
+			return;
+		}
+		off = (off_t)end;
+	}
+	n = veil_file_write(&fs->v->cc, f->fd, &vn->fst, buf, size, (uint64_t)off);
+	pthread_rwlock_unlock(&vn->io);
+	if (n < 0)
+		fuse_reply_err(req, boundary_err(vn, &vn->fst, (int)n));
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct vnode *vn = vnode_of(req, ino);
+	struct vfile *f = vfile_of(fi);
+
+	close(f->fd);
+	free(f);
+	pthread_mutex_lock(&vn->lock);
+	vn->opens--;
+	pthread_mutex_unlock(&vn->lock);
+	fuse_reply_err(req, 0);
+}
+
+void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	int fd = vfile_of(fi)->fd, r;
+
+	(void)ino;
+	r = datasync ? fdatasync(fd) : fsync(fd);
+	fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+static int truncate_vnode(struct veil_fs *fs, struct vnode *vn, struct fuse_file_info *fi,
+			  uint64_t size)
+{
+	int fd, ret;
+
+	if (fi && (vfile_of(fi)->flags & O_ACCMODE) != O_RDONLY)
+		fd = vfile_of(fi)->fd;
+	else
+		fd = vnode_open(fs, vn, O_RDWR);
+	if (fd < 0)
+		return fd;
+	pthread_rwlock_wrlock(&vn->io);
+	ret = veil_file_truncate(&fs->v->cc, fd, &vn->fst, size);
+	if (ret < 0)
+		ret = -boundary_err(vn, &vn->fst, ret);
+	pthread_rwlock_unlock(&vn->io);
+	if (!fi || fd != vfile_of(fi)->fd)
+		close(fd);
+	return ret;
+}
+
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		   struct fuse_file_info *fi)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *vn = vnode_of(req, ino);
+	char proc[64];
+	struct stat st;
+	int ret = 0;
+
+	if (fs->readonly) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	vnode_proc_path(vn, proc);
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		if (vn->type == S_IFLNK)
+			ret = -EOPNOTSUPP;
+		else if (chmod(proc, attr->st_mode & 07777) < 0)
+			ret = -errno;
+		if (ret < 0)
+			goto out;
+	}
+	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = to_set & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
+		gid_t gid = to_set & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(vn->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+			ret = -errno;
+			goto out;
+		}
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (vn->type != S_IFREG) {
+			ret = vn->type == S_IFDIR ? -EISDIR : -EINVAL;
+			goto out;
+		}
+		ret = truncate_vnode(fs, vn, fi, (uint64_t)attr->st_size);
+		if (ret < 0)
+			goto out;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+		struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			tv[0].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_ATIME)
+			tv[0] = attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			tv[1].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			tv[1] = attr->st_mtim;
+		if (vn->type == S_IFLNK) {
+			if (utimensat(vn->fd, "", tv, AT_EMPTY_PATH) < 0)
+				ret = errno == EINVAL ? -EPERM : -errno;
+		} else if (utimensat(AT_FDCWD, proc, tv, 0) < 0) {
+			ret = -errno;
+		}
+		if (ret < 0)
+			goto out;
+	}
+	ret = fs_stat(fs, vn, &st);
+out:
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, fs->timeout);
+}
+
+void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+		     struct fuse_file_info *fi)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *vn = vnode_of(req, ino);
+	struct vfile *f = vfile_of(fi);
+	uint64_t size;
+	int ret;
+
+	if (mode != 0) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (fs->readonly) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (offset < 0 || length <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	pthread_rwlock_wrlock(&vn->io);
+	ret = veil_file_size(f->fd, fs->v->cc.bs, &size);
+	/* Growing writes real encrypted zero blocks: there are no holes in veilfs. */
+	if (ret == 0 && (uint64_t)offset + (uint64_t)length > size)
+		ret = veil_file_truncate(&fs->v->cc, f->fd, &vn->fst,
+					 (uint64_t)offset + (uint64_t)length);
+	if (ret < 0)
+		ret = -boundary_err(vn, &vn->fst, ret);
+	pthread_rwlock_unlock(&vn->io);
+	fuse_reply_err(req, -ret);
+}
+
+void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct vnode *vn = vnode_of(req, ino);
+	struct vdir *d = calloc(1, sizeof(*d));
+	int ret;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ret = vnode_iv(vn, d->iv);
+	if (ret < 0)
+		goto err;
+	d->fd = openat(vn->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->fd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	d->dp = fdopendir(d->fd);
+	if (!d->dp) {
+		ret = -errno;
+		close(d->fd);
+		goto err;
+	}
+	fi->fh = (uint64_t)(uintptr_t)d;
+	fi->cache_readdir = 0;
+	fuse_reply_open(req, fi);
+	return;
+err:
+	free(d);
+	fuse_reply_err(req, -ret);
+}
+
+/* Remember which foreign names were reported, so each is logged once. */
+static int foreign_seen(const struct vnode *dir, const char *name)
+{
+	static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+	static uint64_t seen[4096];
+	static size_t nseen;
+	uint8_t h[16];
+	uint64_t key;
+	int found = 0;
+
+	veil_hash(h, sizeof(h), NULL, 0, &dir->ino, sizeof(dir->ino), name, strlen(name), NULL, 0);
+	memcpy(&key, h, sizeof(key));
+	pthread_mutex_lock(&m);
+	for (size_t i = 0; i < nseen; i++)
+		if (seen[i] == key) {
+			found = 1;
+			break;
+		}
+	if (!found && nseen < sizeof(seen) / sizeof(seen[0]))
+		seen[nseen++] = key;
+	pthread_mutex_unlock(&m);
+	return found;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi, int plus)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *dir = vnode_of(req, ino);
+	struct vdir *d = (struct vdir *)(uintptr_t)fi->fh;
+	char *buf = malloc(size), *p = buf;
+	size_t rem = size;
+	char name[VEIL_NAME_MAX + 1];
+	int err = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (off != d->offset) {
+		seekdir(d->dp, off);
+		d->entry = NULL;
+		d->offset = off;
+	}
+	for (;;) {
+		size_t entsize;
+		off_t next;
+		long n;
+
+		if (!d->entry) {
+			errno = 0;
+			d->entry = readdir(d->dp);
+			if (!d->entry) {
+				if (errno && p == buf)
+					err = errno;
+				break;
+			}
+		}
+		next = d->entry->d_off;
+		n = veil_entry_decode(fs->v, d->fd, d->iv, d->entry->d_name, name);
+		if (n < 0 && veil_entry_classify(d->entry->d_name) == VEIL_ENTRY_DOT) {
+			n = (long)strlen(d->entry->d_name); /* "." or ".." */
+			memcpy(name, d->entry->d_name, (size_t)n + 1);
+		} else if (n == -ENOENT) {
+			goto skip; /* part of the format */
+		} else if (n < 0) {
+			if (!foreign_seen(dir, d->entry->d_name))
+				veil_log(LOG_WARNING,
+					 "%s/: skipping '%s' in the cipher directory: not a name of "
+					 "this volume (%s)",
+					 path_of(dir), d->entry->d_name,
+					 n == -EBADMSG ? "does not authenticate" : "foreign file");
+			goto skip;
+		}
+		if (plus) {
+			struct fuse_entry_param e;
+
+			if (veil_entry_classify(d->entry->d_name) == VEIL_ENTRY_DOT) {
+				memset(&e, 0, sizeof(e));
+				e.attr.st_ino = d->entry->d_ino;
+				e.attr.st_mode = (mode_t)d->entry->d_type << 12;
+				entsize = fuse_add_direntry_plus(req, p, rem, name, &e, next);
+			} else {
+				int r = fs_lookup_entry(fs, dir, name, &e);
+
+				if (r < 0)
+					goto skip; /* vanished meanwhile */
+				entsize = fuse_add_direntry_plus(req, p, rem, name, &e, next);
+				if (entsize > rem) {
+					vnode_forget(fs, vnode_of(req, e.ino), 1);
+					break;
+				}
+			}
+		} else {
+			struct stat st = { 0 };
+
+			st.st_ino = d->entry->d_ino;
+			st.st_mode = (mode_t)d->entry->d_type << 12;
+			entsize = fuse_add_direntry(req, p, rem, name, &st, next);
+		}
+		if (entsize > rem)
+			break;
+		p += entsize;
+		rem -= entsize;
+skip:
+		d->entry = NULL;
+		d->offset = next;
+	}
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 0);
+}
+
+void fs_op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, fi, 1);
+}
+
+void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct vdir *d = (struct vdir *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	closedir(d->dp);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct vdir *d = (struct vdir *)(uintptr_t)fi->fh;
+	int r;
+
+	(void)ino;
+	r = datasync ? fdatasync(d->fd) : fsync(d->fd);
+	fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		    size_t size, int flags)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *vn = vnode_of(req, ino);
+	char cname[256], proc[64];
+	uint8_t *cval;
+	long n;
+	int ret = 0;
+
+	if (fs->readonly) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	n = veil_xattr_name_encrypt(fs->v->keys, name, cname);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	if (size > VEIL_XATTR_VALUE_MAX) {
+		fuse_reply_err(req, E2BIG);
+		return;
+	}
+	cval = malloc(size + VEIL_AEAD_NONCE_BYTES + VEIL_AEAD_TAG_BYTES);
+	if (!cval) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	veil_xattr_value_encrypt(fs->v->keys, cname, (const uint8_t *)value, size, cval);
+	vnode_proc_path(vn, proc);
+	if (setxattr(proc, cname, cval, size + VEIL_AEAD_NONCE_BYTES + VEIL_AEAD_TAG_BYTES,
+		     flags) < 0)
+		ret = errno;
+	free(cval);
+	fuse_reply_err(req, ret);
+}
+
+void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *vn = vnode_of(req, ino);
+	char cname[256], proc[64];
+	uint8_t *cval = NULL, *val = NULL;
+	ssize_t clen;
+	long n;
+
+	n = veil_xattr_name_encrypt(fs->v->keys, name, cname);
+	if (n < 0) {
+		/* Other namespaces are not stored by veilfs: they simply don't exist. */
+		fuse_reply_err(req, n == -EOPNOTSUPP ? ENODATA : (int)-n);
+		return;
+	}
+	vnode_proc_path(vn, proc);
+	clen = getxattr(proc, cname, NULL, 0);
+	if (clen < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	cval = malloc((size_t)clen + 1);
+	val = malloc((size_t)clen + 1);
+	if (!cval || !val) {
+		fuse_reply_err(req, ENOMEM);
+		goto out;
+	}
+	clen = getxattr(proc, cname, cval, (size_t)clen);
+	if (clen < 0) {
+		fuse_reply_err(req, errno == ERANGE ? EAGAIN : errno);
+		goto out;
+	}
+	n = veil_xattr_value_decrypt(fs->v->keys, cname, cval, (size_t)clen, val);
+	if (n < 0) {
+		veil_log(LOG_ERR, "%s: xattr %s does not authenticate", path_of(vn), name);
+		fuse_reply_err(req, EIO);
+	} else if (size == 0) {
+		fuse_reply_xattr(req, (size_t)n);
+	} else if ((size_t)n > size) {
+		fuse_reply_err(req, ERANGE);
+	} else {
+		fuse_reply_buf(req, (const char *)val, (size_t)n);
+	}
+out:
+	free(cval);
+	free(val);
+}
+
+void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *vn = vnode_of(req, ino);
+	char proc[64], plain[256];
+	char *clist = NULL, *out = NULL;
+	ssize_t clen;
+	size_t olen = 0;
+
+	vnode_proc_path(vn, proc);
+	if (vn->type == S_IFLNK) {
+		/* Symlinks carry no user xattrs (the kernel forbids them). */
+		if (size == 0)
+			fuse_reply_xattr(req, 0);
+		else
+			fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	clen = listxattr(proc, NULL, 0);
+	if (clen < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	clist = malloc((size_t)clen + 1);
+	out = malloc((size_t)clen + 1);
+	if (!clist || !out) {
+		fuse_reply_err(req, ENOMEM);
+		goto done;
+	}
+	clen = listxattr(proc, clist, (size_t)clen);
+	if (clen < 0) {
+		fuse_reply_err(req, errno == ERANGE ? EAGAIN : errno);
+		goto done;
+	}
+	for (char *p = clist; p < clist + clen; p += strlen(p) + 1) {
+		long n = veil_xattr_name_decrypt(fs->v->keys, p, plain);
+
+		if (n < 0)
+			continue;
+		/* Plaintext names are never longer than their encrypted form. */
+		memcpy(out + olen, plain, (size_t)n + 1);
+		olen += (size_t)n + 1;
+	}
+	if (size == 0)
+		fuse_reply_xattr(req, olen);
+	else if (olen > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, out, olen);
+done:
+	free(clist);
+	free(out);
+}
+
+void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *vn = vnode_of(req, ino);
+	char cname[256], proc[64];
+	long n;
+
+	if (fs->readonly) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	n = veil_xattr_name_encrypt(fs->v->keys, name, cname);
+	if (n < 0) {
+		fuse_reply_err(req, n == -EOPNOTSUPP ? ENODATA : (int)-n);
+		return;
+	}
+	vnode_proc_path(vn, proc);
+	fuse_reply_err(req, removexattr(proc, cname) < 0 ? errno : 0);
+}

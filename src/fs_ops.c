@@ -1,0 +1,624 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Namespace operations of the forward front end: lookup, attributes,
+ * directories, create/mkdir/mknod/symlink/link, unlink/rmdir/rename.
+ * Every backing call is relative to a vnode's O_PATH fd with O_NOFOLLOW.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "fs_priv.h"
+
+/* The backing name of @name in directory @dir. Returns 1 for a long name. */
+int fs_backing_name(struct veil_fs *fs, struct vnode *dir, const char *name, char *enc,
+		    char *backing)
+{
+	uint8_t iv[VEIL_DIRIV_BYTES];
+	int ret;
+
+	if (dir->type != S_IFDIR)
+		return -ENOTDIR;
+	ret = vnode_iv(dir, iv);
+	if (ret < 0)
+		return ret;
+	if (strlen(name) > VEIL_NAME_MAX)
+		return -ENAMETOOLONG;
+	return veil_name_to_backing(fs->v, iv, name, enc, backing);
+}
+
+/* Turn backing attributes into plaintext ones. */
+int fs_fix_attr(struct veil_fs *fs, struct vnode *vn, struct stat *st)
+{
+	if (S_ISREG(st->st_mode)) {
+		uint64_t size;
+
+		if (veil_content_plain_size((uint64_t)st->st_size, fs->v->cc.bs, &size) < 0) {
+			veil_log(LOG_ERR, "%s: cipher file size %lld is impossible (damaged file)",
+				 vn && vn->path ? vn->path : "?", (long long)st->st_size);
+			size = 0;
+		}
+		st->st_size = (off_t)size;
+	} else if (S_ISLNK(st->st_mode) && vn) {
+		char *buf = malloc(VEIL_LINK_TARGET_MAX + 1);
+		long n = buf ? veil_readlink_at(fs->v, vn->fd, "", buf) : -ENOMEM;
+
+		free(buf);
+		st->st_size = n < 0 ? 0 : n;
+	}
+	return 0;
+}
+
+int fs_stat(struct veil_fs *fs, struct vnode *vn, struct stat *st)
+{
+	if (fstatat(vn->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (S_ISREG(st->st_mode)) {
+		/* A write may be between two syscalls: read the size under the content lock. */
+		pthread_rwlock_rdlock(&vn->io);
+		int r = fstatat(vn->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+
+		pthread_rwlock_unlock(&vn->io);
+		if (r < 0)
+			return -errno;
+	}
+	return fs_fix_attr(fs, vn, st);
+}
+
+/* Look up @name in @dir, filling @e; takes a lookup reference. */
+int fs_lookup_entry(struct veil_fs *fs, struct vnode *dir, const char *name,
+		    struct fuse_entry_param *e)
+{
+	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
+	struct stat st;
+	struct vnode *vn;
+	int fd, ret, err;
+
+	memset(e, 0, sizeof(*e));
+	ret = fs_backing_name(fs, dir, name, enc, backing);
+	if (ret < 0)
+		return ret;
+	fd = openat(dir->fd, backing, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	vn = vnode_get(fs, fd, &st, &err);
+	if (!vn)
+		return -err;
+	vnode_set_path(vn, dir, name);
+	if (S_ISREG(st.st_mode)) {
+		ret = fs_stat(fs, vn, &st);
+		if (ret < 0) {
+			vnode_forget(fs, vn, 1);
+			return ret;
+		}
+	} else {
+		fs_fix_attr(fs, vn, &st);
+	}
+	e->ino = vn == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)vn;
+	e->attr = st;
+	e->attr_timeout = fs->timeout;
+	e->entry_timeout = fs->timeout;
+	return 0;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int ret = fs_lookup_entry(fs_of(req), vnode_of(req, parent), name, &e);
+
+	if (ret == -ENOENT) {
+		/* Negative entry: cache the absence as long as a positive one. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = fs_of(req)->timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
+{
+	vnode_forget(fs_of(req), vnode_of(req, ino), n);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
+{
+	for (size_t i = 0; i < count; i++)
+		vnode_forget(fs_of(req), vnode_of(req, f[i].ino), f[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int ret;
+
+	(void)fi;
+	ret = fs_stat(fs_of(req), vnode_of(req, ino), &st);
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, fs_of(req)->timeout);
+}
+
+/* New objects belong to the caller when the daemon runs as root. */
+void fs_give_to_caller(fuse_req_t req, struct vnode *dir, int dfd, const char *name)
+{
+	struct veil_fs *fs = fs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat pst;
+	gid_t gid = ctx->gid;
+
+	if (!fs->is_root)
+		return;
+	if (fstatat(dir->fd, "", &pst, AT_EMPTY_PATH) == 0 && (pst.st_mode & S_ISGID))
+		gid = pst.st_gid;
+	if (ctx->uid == 0 && gid == 0)
+		return;
+	(void)!fchownat(dfd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW);
+}
+
+/* Prepare a new name: for a long name, its sidecar goes first. */
+static int new_name(struct veil_fs *fs, struct vnode *dir, const char *name, char *enc,
+		    char *backing, int *is_long)
+{
+	int ret;
+
+	if (fs->readonly)
+		return -EROFS;
+	ret = fs_backing_name(fs, dir, name, enc, backing);
+	if (ret < 0)
+		return ret;
+	*is_long = ret;
+	if (ret == 1) {
+		struct stat st;
+
+		/* Don't touch the sidecar of an existing object. */
+		if (fstatat(dir->fd, backing, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return -EEXIST;
+		ret = veil_longname_store(dir->fd, backing, enc);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static void undo_new_name(struct vnode *dir, const char *backing, int is_long)
+{
+	if (is_long)
+		veil_longname_remove(dir->fd, backing);
+}
+
+static void reply_new_entry(fuse_req_t req, struct vnode *dir, const char *name)
+{
+	struct fuse_entry_param e;
+	int ret = fs_lookup_entry(fs_of(req), dir, name, &e);
+
+	if (ret < 0)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *dir = vnode_of(req, parent);
+	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
+	uint8_t iv[VEIL_DIRIV_BYTES];
+	struct stat pst;
+	int is_long = 0, ret;
+
+	ret = new_name(fs, dir, name, enc, backing, &is_long);
+	if (ret < 0)
+		goto err;
+	if (fstatat(dir->fd, "", &pst, AT_EMPTY_PATH) == 0 && (pst.st_mode & S_ISGID))
+		mode |= S_ISGID;
+	ret = veil_mkdir_diriv(dir->fd, backing, mode, iv);
+	if (ret < 0) {
+		undo_new_name(dir, backing, is_long);
+		goto err;
+	}
+	fs_give_to_caller(req, dir, dir->fd, backing);
+	reply_new_entry(req, dir, name);
+	return;
+err:
+	fuse_reply_err(req, -ret);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *dir = vnode_of(req, parent);
+	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
+	int is_long = 0, ret;
+
+	ret = new_name(fs, dir, name, enc, backing, &is_long);
+	if (ret < 0)
+		goto err;
+	if (mknodat(dir->fd, backing, mode, rdev) < 0) {
+		ret = -errno;
+		undo_new_name(dir, backing, is_long);
+		goto err;
+	}
+	fs_give_to_caller(req, dir, dir->fd, backing);
+	reply_new_entry(req, dir, name);
+	return;
+err:
+	fuse_reply_err(req, -ret);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *dir = vnode_of(req, parent);
+	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
+	int is_long = 0, ret;
+
+	ret = new_name(fs, dir, name, enc, backing, &is_long);
+	if (ret < 0)
+		goto err;
+	ret = veil_symlink_at(fs->v, link, dir->fd, backing);
+	if (ret < 0) {
+		undo_new_name(dir, backing, is_long);
+		goto err;
+	}
+	fs_give_to_caller(req, dir, dir->fd, backing);
+	reply_new_entry(req, dir, name);
+	return;
+err:
+	fuse_reply_err(req, -ret);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *vn = vnode_of(req, ino), *dir = vnode_of(req, newparent);
+	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
+	char proc[64];
+	int is_long = 0, ret;
+
+	if (vn->type == S_IFDIR) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	ret = new_name(fs, dir, newname, enc, backing, &is_long);
+	if (ret < 0)
+		goto err;
+	vnode_proc_path(vn, proc);
+	if (linkat(AT_FDCWD, proc, dir->fd, backing, AT_SYMLINK_FOLLOW) < 0) {
+		ret = -errno;
+		undo_new_name(dir, backing, is_long);
+		goto err;
+	}
+	reply_new_entry(req, dir, newname);
+	return;
+err:
+	fuse_reply_err(req, -ret);
+}
+
+/* Is the cipher directory @dfd empty in plaintext terms (only its dir IV)? */
+static int dir_plain_empty(int dfd)
+{
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		enum veil_entry_kind k = veil_entry_classify(de->d_name);
+
+		if (k != VEIL_ENTRY_DOT && k != VEIL_ENTRY_DIRIV) {
+			ret = -ENOTEMPTY;
+			break;
+		}
+	}
+	closedir(d);
+	return ret;
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *dir = vnode_of(req, parent);
+	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
+	struct stat st;
+	int ret;
+
+	if (fs->readonly) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	ret = fs_backing_name(fs, dir, name, enc, backing);
+	if (ret < 0)
+		goto out;
+	if (fstatat(dir->fd, backing, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		ret = -EISDIR;
+		goto out;
+	}
+	if (S_ISLNK(st.st_mode))
+		veil_symlink_release(fs->v, dir->fd, backing);
+	if (unlinkat(dir->fd, backing, 0) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (ret == 1)
+		veil_longname_remove(dir->fd, backing);
+	ret = 0;
+out:
+	fuse_reply_err(req, -ret);
+}
+
+/*
+ * Remove an empty cipher directory: move it to a temporary name, drop its
+ * dir IV, rmdir. A crash leaves at worst a hidden veilfs.tmp.* directory.
+ */
+static int remove_dir(int pfd, const char *backing)
+{
+	char tmp[64];
+	int dfd, ret;
+
+	dfd = openat(pfd, backing, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	ret = dir_plain_empty(dfd);
+	if (ret < 0)
+		goto out;
+	snprintf(tmp, sizeof(tmp), VEIL_TEMP_PREFIX "r%08x%08x", veil_random_u32(),
+		 veil_random_u32());
+	if (renameat(pfd, backing, pfd, tmp) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (unlinkat(dfd, VEIL_DIRIV_NAME, 0) < 0 && errno != ENOENT) {
+		ret = -errno;
+		(void)!renameat(pfd, tmp, pfd, backing);
+		goto out;
+	}
+	if (unlinkat(pfd, tmp, AT_REMOVEDIR) < 0)
+		ret = -errno;
+out:
+	close(dfd);
+	return ret;
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *dir = vnode_of(req, parent);
+	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
+	struct stat st;
+	int ret, is_long;
+
+	if (fs->readonly) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	ret = fs_backing_name(fs, dir, name, enc, backing);
+	if (ret < 0)
+		goto out;
+	is_long = ret;
+	if (fstatat(dir->fd, backing, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		ret = -ENOTDIR;
+		goto out;
+	}
+	ret = remove_dir(dir->fd, backing);
+	if (ret == 0 && is_long)
+		veil_longname_remove(dir->fd, backing);
+out:
+	fuse_reply_err(req, -ret);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *dir = vnode_of(req, parent), *ndir = vnode_of(req, newparent);
+	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
+	char nenc[VEIL_ENCNAME_MAX + 1], nbacking[VEIL_ENCNAME_MAX + 1];
+	char blob[VEIL_LONGNAME_LEN + 2] = "";
+	struct stat sst, tst;
+	int ret, old_long, new_long, target_exists, dropped_iv = 0;
+	uint8_t tiv[VEIL_DIRIV_BYTES];
+
+	if (fs->readonly) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ret = fs_backing_name(fs, dir, name, enc, backing);
+	if (ret < 0)
+		goto out;
+	old_long = ret;
+	ret = fs_backing_name(fs, ndir, newname, nenc, nbacking);
+	if (ret < 0)
+		goto out;
+	new_long = ret;
+	if (fstatat(dir->fd, backing, &sst, AT_SYMLINK_NOFOLLOW) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	target_exists = fstatat(ndir->fd, nbacking, &tst, AT_SYMLINK_NOFOLLOW) == 0;
+	if (target_exists && tst.st_dev == sst.st_dev && tst.st_ino == sst.st_ino &&
+	    !(flags & RENAME_EXCHANGE)) {
+		/* Both names are links to one object: POSIX says do nothing. */
+		ret = flags & RENAME_NOREPLACE ? -EEXIST : 0;
+		goto out;
+	}
+	if (new_long && !(flags & RENAME_EXCHANGE) && !target_exists) {
+		ret = veil_longname_store(ndir->fd, nbacking, nenc);
+		if (ret < 0)
+			goto out;
+	}
+	if (target_exists && !flags) {
+		if (S_ISDIR(sst.st_mode) && S_ISDIR(tst.st_mode)) {
+			/* An empty target directory still holds its dir IV: drop it first. */
+			int tfd = openat(ndir->fd, nbacking,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (tfd < 0) {
+				ret = -errno;
+				goto out;
+			}
+			ret = dir_plain_empty(tfd);
+			if (ret == 0 && veil_diriv_read(tfd, tiv) == 0 &&
+			    unlinkat(tfd, VEIL_DIRIV_NAME, 0) == 0)
+				dropped_iv = tfd;
+			else
+				close(tfd);
+			if (ret < 0)
+				goto out;
+		} else if (S_ISLNK(tst.st_mode) && tst.st_nlink == 1) {
+			ssize_t n = readlinkat(ndir->fd, nbacking, blob, sizeof(blob) - 1);
+
+			blob[n > 0 ? n : 0] = '\0';
+		}
+	}
+	if (renameat2(dir->fd, backing, ndir->fd, nbacking, flags) < 0) {
+		ret = -errno;
+		if (dropped_iv) {
+			/* Put the dir IV back: the directory stays as it was. */
+			int fd = openat(dropped_iv, VEIL_DIRIV_NAME,
+					O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+
+			if (fd >= 0) {
+				(void)!write(fd, tiv, sizeof(tiv));
+				fsync(fd);
+				close(fd);
+			}
+		}
+		if (new_long && !(flags & RENAME_EXCHANGE) && !target_exists)
+			veil_longname_remove(ndir->fd, nbacking);
+		goto out;
+	}
+	ret = 0;
+	if (!(flags & RENAME_EXCHANGE) && old_long)
+		veil_longname_remove(dir->fd, backing);
+	if (blob[0] && veil_entry_classify(blob) == VEIL_ENTRY_LINKBLOB)
+		unlinkat(fs->v->dirfd, blob, 0);
+	if (S_ISDIR(sst.st_mode))
+		veil_fsync_dir(ndir->fd);
+out:
+	if (dropped_iv)
+		close(dropped_iv);
+	fuse_reply_err(req, -ret);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct veil_fs *fs = fs_of(req);
+	struct vnode *vn = vnode_of(req, ino);
+	char *buf = malloc(VEIL_LINK_TARGET_MAX + 1);
+	long n;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = veil_readlink_at(fs->v, vn->fd, "", buf);
+	if (n == -EBADMSG) {
+		veil_log(LOG_ERR, "%s: symlink target does not authenticate", vn->path ? vn->path : "?");
+		n = -EIO;
+	}
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_readlink(req, buf);
+	free(buf);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	(void)ino;
+	if (fstatvfs(fs_of(req)->root.fd, &sv) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	sv.f_namemax = VEIL_NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	conn->max_write = 1 << 20;
+	conn->max_readahead = 1 << 20;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+	/* The kernel, not us, clears set-id bits on write and chown. */
+	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
+}
+
+const struct fuse_lowlevel_ops veil_fs_ops = {
+	.init = fs_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = fs_op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = fs_op_open,
+	.create = fs_op_create,
+	.read = fs_op_read,
+	.write = fs_op_write,
+	.flush = fs_op_flush,
+	.release = fs_op_release,
+	.fsync = fs_op_fsync,
+	.opendir = fs_op_opendir,
+	.readdir = fs_op_readdir,
+	.readdirplus = fs_op_readdirplus,
+	.releasedir = fs_op_releasedir,
+	.fsyncdir = fs_op_fsyncdir,
+	.statfs = op_statfs,
+	.setxattr = fs_op_setxattr,
+	.getxattr = fs_op_getxattr,
+	.listxattr = fs_op_listxattr,
+	.removexattr = fs_op_removexattr,
+	.fallocate = fs_op_fallocate,
+};
