@@ -240,17 +240,30 @@ static uint64_t last_block(uint64_t size, uint32_t bs)
 	return (size - 1) / bs;
 }
 
-/* Seal and write blocks [a, b] except @skip (UINT64_MAX: none). */
-static int write_range(struct wctx *w, uint64_t a, uint64_t b, uint64_t skip, uint8_t *plain,
-		       uint8_t *cbuf)
+static int seal_write_one(struct wctx *w, uint64_t idx, bool last, const uint8_t *p, size_t len,
+			  uint8_t *cbuf);
+
+/*
+ * Seal and write blocks [a, b] except @skip (UINT64_MAX: none). Blocks past
+ * @disk_last (the last block on disk before this write, UINT64_MAX if none)
+ * extend the file; when that takes several chunks, each chunk's final block
+ * is sealed as last and resealed as a middle block only after the next
+ * chunk is on disk, so a crash between chunks leaves a readable file.
+ */
+static int write_range(struct wctx *w, uint64_t a, uint64_t b, uint64_t skip, uint64_t disk_last,
+		       uint8_t *plain, uint8_t *cbuf, uint8_t *pend)
 {
 	const struct veil_content_ctx *c = w->c;
 	uint64_t nl = last_block(w->newsize, c->bs);
+	uint64_t pend_idx = UINT64_MAX;
+	size_t pend_len = 0;
+	int ret;
 
 	while (a <= b) {
 		uint64_t e = umin(b, a + CHUNK - 1);
 		size_t clen = 0;
 		uint64_t first = a;
+		bool temp_last;
 
 		if (skip >= a && skip <= e) {
 			if (skip == a) {
@@ -259,6 +272,7 @@ static int write_range(struct wctx *w, uint64_t a, uint64_t b, uint64_t skip, ui
 			}
 			e = skip - 1;
 		}
+		temp_last = e != nl && (disk_last == UINT64_MAX || e > disk_last);
 		for (uint64_t idx = first; idx <= e; idx++) {
 			uint8_t *p = plain + (idx - first) * c->bs;
 			long len = compose(w, idx, p);
@@ -267,14 +281,25 @@ static int write_range(struct wctx *w, uint64_t a, uint64_t b, uint64_t skip, ui
 			if (len < 0)
 				return (int)len;
 			veil_nonce(nonce);
-			veil_content_seal(c->keys->content, w->st->hdr, idx, idx == nl, nonce, p,
+			veil_content_seal(c->keys->content, w->st->hdr, idx,
+					  idx == nl || (temp_last && idx == e), nonce, p,
 					  (size_t)len, cbuf + clen);
 			clen += (size_t)len + VEIL_BLOCK_OVERHEAD;
 		}
-		int ret = pwrite_all(w->fd, cbuf, clen, veil_content_block_offset(first, c->bs));
-
+		ret = pwrite_all(w->fd, cbuf, clen, veil_content_block_offset(first, c->bs));
 		if (ret < 0)
 			return ret;
+		if (pend_idx != UINT64_MAX) {
+			ret = seal_write_one(w, pend_idx, false, pend, pend_len, cbuf);
+			if (ret < 0)
+				return ret;
+			pend_idx = UINT64_MAX;
+		}
+		if (temp_last) {
+			pend_idx = e;
+			pend_len = c->bs; /* not the end block, so a full block */
+			memcpy(pend, plain + (e - first) * c->bs, pend_len);
+		}
 		a = e + 1;
 	}
 	return 0;
@@ -307,7 +332,7 @@ static ssize_t do_write(const struct veil_content_ctx *c, int fd, struct veil_fs
 			const uint8_t *src, size_t n, uint64_t off)
 {
 	struct wctx w = { .c = c, .fd = fd, .st = st, .src = src, .off = off };
-	uint8_t *plain = NULL, *cbuf = NULL, *oldl = NULL, *newl = NULL;
+	uint8_t *plain = NULL, *cbuf = NULL, *oldl = NULL, *newl = NULL, *pend = NULL;
 	bool new_header = false, extending;
 	uint64_t b0, ol = 0, nl;
 	long ollen = 0, oldlen = 0;
@@ -345,7 +370,8 @@ static ssize_t do_write(const struct veil_content_ctx *c, int fd, struct veil_fs
 	w.scratch = malloc(cbs(c));
 	oldl = malloc(c->bs);
 	newl = malloc(c->bs);
-	if (!plain || !cbuf || !w.scratch || !oldl || !newl) {
+	pend = malloc(c->bs);
+	if (!plain || !cbuf || !w.scratch || !oldl || !newl || !pend) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -355,7 +381,8 @@ static ssize_t do_write(const struct veil_content_ctx *c, int fd, struct veil_fs
 			goto out;
 	}
 	if (!extending) {
-		ret = write_range(&w, b0, (w.end - 1) / c->bs, UINT64_MAX, plain, cbuf);
+		ret = write_range(&w, b0, (w.end - 1) / c->bs, UINT64_MAX,
+				  w.size ? last_block(w.size, c->bs) : UINT64_MAX, plain, cbuf, pend);
 		goto out;
 	}
 	/* Extension past the old last block @ol: see file.h for the order. */
@@ -372,7 +399,7 @@ static ssize_t do_write(const struct veil_content_ctx *c, int fd, struct veil_fs
 		if (ret < 0)
 			goto out;
 	}
-	ret = write_range(&w, b0, nl, ol, plain, cbuf);
+	ret = write_range(&w, b0, nl, ol, ol, plain, cbuf, pend);
 	if (ret == 0)
 		ret = seal_write_one(&w, ol, false, newl, (size_t)ollen, cbuf);
 	if (ret < 0) {
@@ -388,6 +415,9 @@ out:
 		veil_wipe(oldl, c->bs);
 	if (newl)
 		veil_wipe(newl, c->bs);
+	if (pend)
+		veil_wipe(pend, c->bs);
+	free(pend);
 	free(plain);
 	free(cbuf);
 	free(w.scratch);
