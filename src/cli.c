@@ -12,7 +12,7 @@
 
 #include "cli.h"
 
-enum { OPT_PASSFILE = 1000, OPT_EXTPASS, OPT_CONFIG, OPT_KDF, OPT_HELP };
+enum { OPT_PASSFILE = 1000, OPT_EXTPASS, OPT_CONFIG, OPT_KDF, OPT_HELP, OPT_REVERSE };
 
 #define COMMON_OPTS                                                                          \
 	{ "passfile", required_argument, NULL, OPT_PASSFILE },                               \
@@ -24,6 +24,7 @@ struct common {
 	struct veil_passsrc src;
 	const char *config;
 	const char *kdf;
+	int reverse;
 };
 
 /* Parse options; returns -1 to go on, else an exit code. */
@@ -31,13 +32,21 @@ static int parse_common(int argc, char **argv, const char *use, int allow_kdf, s
 {
 	static const struct option opts[] = { COMMON_OPTS,
 					      { "kdf", required_argument, NULL, OPT_KDF },
+					      { "reverse", no_argument, NULL, OPT_REVERSE },
 					      { NULL, 0, NULL, 0 } };
+	const char *bad_arg = NULL;
 	int o;
 
 	memset(c, 0, sizeof(*c));
 	optind = 1;
 	opterr = 0;
-	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	for (;;) {
+		int before = optind;
+
+		o = getopt_long(argc, argv, "+", opts, NULL);
+		if (o == -1)
+			break;
+		bad_arg = argv[before];
 		switch (o) {
 		case OPT_PASSFILE:
 			c->src.passfile = optarg;
@@ -53,6 +62,11 @@ static int parse_common(int argc, char **argv, const char *use, int allow_kdf, s
 				goto bad;
 			c->kdf = optarg;
 			break;
+		case OPT_REVERSE:
+			if (!allow_kdf)
+				goto bad;
+			c->reverse = 1;
+			break;
 		case OPT_HELP:
 			printf("usage: veilfs %s\n", use);
 			return VEIL_EXIT_OK;
@@ -66,14 +80,14 @@ static int parse_common(int argc, char **argv, const char *use, int allow_kdf, s
 	}
 	return -1;
 bad:
-	veil_err("%s: unknown or incomplete option '%s'\nusage: veilfs %s", argv[0],
-		 argv[optind - 1], use);
+	veil_err("%s: unknown or incomplete option '%s' (usage: veilfs %s)", argv[0], bad_arg,
+		 use);
 	return VEIL_EXIT_USAGE;
 }
 
 static int usage_err(const char *cmd, const char *use)
 {
-	veil_err("%s: wrong number of arguments\nusage: veilfs %s", cmd, use);
+	veil_err("%s: wrong number of arguments (usage: veilfs %s)", cmd, use);
 	return VEIL_EXIT_USAGE;
 }
 
@@ -129,6 +143,13 @@ int veil_cli_open(const char *cipherdir, const char *conf, const struct veil_pas
 	ret = veil_volume_open(cipherdir, conf, out);
 	if (ret < 0)
 		return veil_cli_open_error(cipherdir, ret);
+	if ((*out)->reverse) {
+		veil_err("%s is a plaintext folder set up for reverse mode, not a cipher "
+			 "directory (use 'veilfs mount --reverse')",
+			 cipherdir);
+		ret = VEIL_EXIT_NOTVOL;
+		goto fail;
+	}
 	ret = veil_pass_read(src, "Passphrase: ", 0, 0, &pass);
 	if (ret != 0)
 		goto fail;
@@ -162,10 +183,101 @@ static int dir_is_empty(const char *path)
 	return empty;
 }
 
+/*
+ * Open the directory that will hold a header file: for @path with
+ * @name == NULL, the directory part of @path (the file is its last part);
+ * else @path itself (the file is @name). *@base receives the file name.
+ */
+static int open_parent(const char *path, const char *name, char **base)
+{
+	char *copy = strdup(path), *slash;
+	int fd;
+
+	*base = NULL;
+	if (!copy)
+		return -ENOMEM;
+	if (name) {
+		fd = open(copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		*base = strdup(name);
+	} else {
+		slash = strrchr(copy, '/');
+		if (slash)
+			*slash = '\0';
+		fd = open(slash ? (slash == copy ? "/" : copy) : ".",
+			  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		*base = strdup(slash ? slash + 1 : copy);
+	}
+	fd = fd < 0 ? -errno : fd;
+	free(copy);
+	if (fd >= 0 && !*base) {
+		close(fd);
+		fd = -ENOMEM;
+	}
+	return fd;
+}
+
+/* Reverse mode: the plaintext folder stays as it is; only a header is added. */
+static int init_reverse(const struct common *c, const char *dir,
+			const struct veil_kdf_params *kdf)
+{
+	struct veil_header h;
+	struct veil_pass pass = { 0 };
+	uint8_t *master = NULL;
+	struct stat st;
+	char *copy = NULL;
+	int ret, e, cfd = -1;
+
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		veil_err("init: %s: %s", dir, errno ? strerror(errno) : "not a directory");
+		return VEIL_EXIT_USAGE;
+	}
+	cfd = open_parent(c->config ? c->config : dir, c->config ? NULL : VEIL_REVERSE_CONF,
+			  &copy);
+	if (cfd < 0) {
+		veil_err("init: %s: %s", c->config ? c->config : dir, strerror(-cfd));
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	if (faccessat(cfd, copy, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		veil_err("init: %s already holds a veilfs header; refusing to overwrite it",
+			 c->config ? c->config : dir);
+		ret = VEIL_EXIT_USAGE;
+		goto out;
+	}
+	ret = veil_pass_read(&c->src, "New passphrase: ", 1, 0, &pass);
+	if (ret != 0)
+		goto out;
+	master = veil_secure_alloc(VEIL_KEY_BYTES);
+	if (!master) {
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	veil_random(master, VEIL_KEY_BYTES);
+	e = veil_header_create(&h, master, VEIL_DEFAULT_BLOCK_SIZE, pass.buf, pass.len, kdf);
+	if (e == 0)
+		e = veil_header_store(cfd, copy, &h, 1);
+	if (e < 0) {
+		veil_err("init: cannot write the volume header: %s", strerror(-e));
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	printf("prepared %s for reverse mode (header: %s%s%s)\n", dir,
+	       c->config ? "" : dir, c->config ? "" : "/", c->config ? c->config : copy);
+	ret = VEIL_EXIT_OK;
+out:
+	if (cfd >= 0)
+		close(cfd);
+	free(copy);
+	veil_secure_free(master);
+	veil_pass_free(&pass);
+	veil_wipe(&h, sizeof(h));
+	return ret;
+}
+
 int veil_cmd_init(int argc, char **argv)
 {
-	static const char *use = "init [--kdf interactive|moderate|sensitive] [--config FILE] "
-				 "[--passfile FILE | --extpass CMD] CIPHERDIR";
+	static const char *use = "init [--reverse] [--kdf interactive|moderate|sensitive] "
+				 "[--config FILE] [--passfile FILE | --extpass CMD] DIR";
 	struct common c;
 	struct veil_kdf_params kdf;
 	enum veil_kdf_profile prof = VEIL_KDF_MODERATE;
@@ -187,6 +299,8 @@ int veil_cmd_init(int argc, char **argv)
 		return VEIL_EXIT_USAGE;
 	}
 	(void)!veil_kdf_profile_params(prof, &kdf);
+	if (c.reverse)
+		return init_reverse(&c, dir, &kdf);
 	if (mkdir(dir, 0700) == 0) {
 		created = 1;
 	} else if (errno != EEXIST) {
@@ -230,18 +344,13 @@ int veil_cmd_init(int argc, char **argv)
 		goto out;
 	}
 	if (c.config) {
-		char *copy = strdup(c.config), *slash = strrchr(copy, '/');
-		int cfd;
+		char *base;
+		int cfd = open_parent(c.config, NULL, &base);
 
-		if (slash)
-			*slash = '\0';
-		cfd = open(slash ? (slash == copy ? "/" : copy) : ".",
-			   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		e = cfd < 0 ? -errno
-			    : veil_header_store(cfd, slash ? slash + 1 : copy, &h, 1);
+		e = cfd < 0 ? cfd : veil_header_store(cfd, base, &h, 1);
 		if (cfd >= 0)
 			close(cfd);
-		free(copy);
+		free(base);
 	} else {
 		e = veil_header_store(dfd, VEIL_CONF_NAME, &h, 1);
 	}
@@ -433,7 +542,7 @@ int veil_cmd_ls(int argc, char **argv)
 	e = open_dir_at(v, path, &dfd, iv);
 	if (e < 0) {
 		veil_err("ls: %s: %s", *path ? path : "/", strerror(-e));
-		ret = e == -ENOENT || e == -ENOTDIR ? VEIL_EXIT_ERROR : VEIL_EXIT_ERROR;
+		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
 	d = fdopendir(dup(dfd));

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 
 #include <fuse_lowlevel.h>
 
@@ -36,6 +37,8 @@ struct vnode {
 	bool iv_valid;
 	uint8_t iv[VEIL_DIRIV_BYTES];
 	char *path;         /* last known plaintext path, for log lines only */
+	uint64_t logged_block; /* last damaged block logged, +1 (0: none) */
+	time_t logged_at;
 };
 
 struct veil_fs {

@@ -237,8 +237,8 @@ int vnode_iv(struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES])
 		if (ret == 0)
 			vn->iv_valid = true;
 		else
-			veil_log(LOG_ERR, "%s/: cannot read the directory IV: %s",
-				 vn->path ? vn->path : "?",
+			veil_log(LOG_ERR, "directory %s: cannot read its directory IV: %s",
+				 vn->path && vn->path[0] ? vn->path : "/",
 				 ret == -EBADMSG ? "malformed" : strerror(-ret));
 	}
 	if (ret == 0)

@@ -41,8 +41,19 @@ static const char *path_of(struct vnode *vn)
 static int boundary_err(struct vnode *vn, const struct veil_fstate *st, int err)
 {
 	if (err == -EBADMSG) {
-		veil_log(LOG_ERR, "%s: block %llu: %s", path_of(vn),
-			 (unsigned long long)st->bad_block, veil_block_fault_str(st->fault));
+		time_t now = time(NULL);
+		int again;
+
+		/* The kernel retries a failed read (readahead, then the page): log it once. */
+		pthread_mutex_lock(&vn->lock);
+		again = vn->logged_block == st->bad_block + 1 && now - vn->logged_at < 60;
+		vn->logged_block = st->bad_block + 1;
+		vn->logged_at = now;
+		pthread_mutex_unlock(&vn->lock);
+		if (!again)
+			veil_log(LOG_ERR, "%s: block %llu: %s", path_of(vn),
+				 (unsigned long long)st->bad_block,
+				 veil_block_fault_str(st->fault));
 		return EIO;
 	}
 	return -err;
@@ -486,8 +497,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		} else if (n < 0) {
 			if (!foreign_seen(dir, d->entry->d_name))
 				veil_log(LOG_WARNING,
-					 "%s/: skipping '%s' in the cipher directory: not a name of "
-					 "this volume (%s)",
+					 "directory %s: skipping '%s' in the cipher directory: not a "
+					 "name of this volume (%s)",
 					 path_of(dir), d->entry->d_name,
 					 n == -EBADMSG ? "does not authenticate" : "foreign file");
 			goto skip;

@@ -17,12 +17,13 @@
 
 #include "cli.h"
 #include "fs.h"
+#include "fs_reverse.h"
 
-enum { OPT_PASSFILE = 1000, OPT_EXTPASS, OPT_CONFIG, OPT_RO, OPT_HELP };
+enum { OPT_PASSFILE = 1000, OPT_EXTPASS, OPT_CONFIG, OPT_RO, OPT_HELP, OPT_REVERSE, OPT_EXCLUDE };
 
 static const char *mount_use =
-	"mount [-f] [-d] [--ro] [-o OPT[,OPT...]] [--passfile FILE | --extpass CMD] "
-	"[--config FILE] CIPHERDIR MOUNTPOINT";
+	"mount [--reverse [--exclude PATTERN]...] [-f] [-d] [--ro] [-o OPT[,OPT...]] "
+	"[--passfile FILE | --extpass CMD] [--config FILE] DIR MOUNTPOINT";
 
 /* Undo the octal escapes of /proc/self/mountinfo in place. */
 static void unescape(char *s)
@@ -124,6 +125,8 @@ int veil_cmd_mount(int argc, char **argv)
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "ro", no_argument, NULL, OPT_RO },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "reverse", no_argument, NULL, OPT_REVERSE },
+		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct veil_passsrc src = { 0 };
@@ -133,15 +136,24 @@ int veil_cmd_mount(int argc, char **argv)
 	struct fuse_loop_config *lcfg = NULL;
 	struct veil_volume *v = NULL;
 	struct veil_fs fs;
-	char real[PATH_MAX], *opt_all = NULL, *fsname = NULL;
-	int foreground = 0, debug = 0, ro = 0, o, ret, fuse_fd, fs_ready = 0;
-	int allow_other = 0;
+	struct veil_rfs rfs;
+	char real[PATH_MAX], *opt_all = NULL, *fsname = NULL, *rconf = NULL;
+	int foreground = 0, debug = 0, ro = 0, o, ret, fuse_fd, fs_ready = 0, rfs_ready = 0;
+	int allow_other = 0, reverse = 0;
+	char **exclude = NULL;
+	int nexclude = 0;
 
 	optind = 1;
 	opterr = 0;
 	memset(&fs, 0, sizeof(fs));
+	memset(&rfs, 0, sizeof(rfs));
 	fs.proc_self_fd = -1;
-	while ((o = getopt_long(argc, argv, "+fdo:", opts, NULL)) != -1) {
+	for (;;) {
+		int before = optind;
+
+		o = getopt_long(argc, argv, "+fdo:", opts, NULL);
+		if (o == -1)
+			break;
 		switch (o) {
 		case 'f':
 			foreground = 1;
@@ -175,19 +187,33 @@ int veil_cmd_mount(int argc, char **argv)
 		case OPT_RO:
 			ro = 1;
 			break;
+		case OPT_REVERSE:
+			reverse = 1;
+			break;
+		case OPT_EXCLUDE: {
+			char **g = realloc(exclude, (size_t)(nexclude + 1) * sizeof(*g));
+
+			if (!g) {
+				ret = VEIL_EXIT_ERROR;
+				goto out;
+			}
+			exclude = g;
+			exclude[nexclude++] = optarg;
+			break;
+		}
 		case OPT_HELP:
 			printf("usage: veilfs %s\n", mount_use);
 			ret = VEIL_EXIT_OK;
 			goto out;
 		default:
-			veil_err("mount: unknown or incomplete option '%s'\nusage: veilfs %s",
-				 argv[optind - 1], mount_use);
+			veil_err("mount: unknown or incomplete option '%s' (usage: veilfs %s)",
+				 argv[before], mount_use);
 			ret = VEIL_EXIT_USAGE;
 			goto out;
 		}
 	}
 	if (argc - optind != 2) {
-		veil_err("mount: wrong number of arguments\nusage: veilfs %s", mount_use);
+		veil_err("mount: wrong number of arguments (usage: veilfs %s)", mount_use);
 		ret = VEIL_EXIT_USAGE;
 		goto out;
 	}
@@ -198,6 +224,22 @@ int veil_cmd_mount(int argc, char **argv)
 	}
 	cipherdir = argv[optind];
 	mnt = argv[optind + 1];
+	if (nexclude && !reverse) {
+		veil_err("mount: --exclude needs --reverse");
+		ret = VEIL_EXIT_USAGE;
+		goto out;
+	}
+	if (reverse) {
+		/* The view is read-only; the header lives inside PLAINDIR by default. */
+		ro = 1;
+		if (!config) {
+			if (asprintf(&rconf, "%s/%s", cipherdir, VEIL_REVERSE_CONF) < 0) {
+				ret = VEIL_EXIT_ERROR;
+				goto out;
+			}
+			config = rconf;
+		}
+	}
 
 	/* Everything that can fail cheaply is checked before the passphrase. */
 	ret = check_mountpoint(mnt, real);
@@ -240,15 +282,25 @@ int veil_cmd_mount(int argc, char **argv)
 		free(o2);
 	}
 	umask(0); /* modes come from the kernel already masked: apply them exactly */
-	ret = veil_fs_init(&fs, v, ro);
+	if (reverse) {
+		ret = veil_rfs_init(&rfs, v);
+		rfs.exclude = exclude;
+		rfs.nexclude = nexclude;
+		rfs_ready = 1;
+	} else {
+		ret = veil_fs_init(&fs, v, ro);
+		fs_ready = 1;
+	}
 	if (ret < 0) {
 		veil_err("mount: %s: %s", cipherdir, strerror(-ret));
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
-	fs_ready = 1;
 	veil_log_init(true);
-	se = fuse_session_new(&args, &veil_fs_ops, sizeof(veil_fs_ops), &fs);
+	if (reverse)
+		se = fuse_session_new(&args, &veil_rfs_ops, sizeof(veil_rfs_ops), &rfs);
+	else
+		se = fuse_session_new(&args, &veil_fs_ops, sizeof(veil_fs_ops), &fs);
 	if (!se) {
 		veil_err("mount: invalid mount options (see above)");
 		ret = VEIL_EXIT_USAGE;
@@ -290,6 +342,10 @@ out:
 		fuse_session_destroy(se);
 	if (fs_ready)
 		veil_fs_destroy(&fs);
+	if (rfs_ready)
+		veil_rfs_destroy(&rfs);
+	free(exclude);
+	free(rconf);
 	fuse_opt_free_args(&args);
 	veil_volume_close(v);
 	free(opt_all);

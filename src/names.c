@@ -176,15 +176,24 @@ size_t veil_link_encrypted_len(size_t tlen)
 	return veil_b64_encoded_len(tlen + VEIL_AEAD_NONCE_BYTES + VEIL_AEAD_TAG_BYTES);
 }
 
-void veil_link_encrypt(const struct veil_keys *k, const char *target, size_t tlen, char *out)
+void veil_link_seal(const struct veil_keys *k, const char *target, size_t tlen,
+		    const uint8_t nonce[static VEIL_AEAD_NONCE_BYTES], char *out)
 {
 	size_t blen = tlen + VEIL_AEAD_NONCE_BYTES + VEIL_AEAD_TAG_BYTES;
 	uint8_t buf[VEIL_LINK_TARGET_MAX + VEIL_AEAD_NONCE_BYTES + VEIL_AEAD_TAG_BYTES];
 
-	veil_random(buf, VEIL_AEAD_NONCE_BYTES);
+	memcpy(buf, nonce, VEIL_AEAD_NONCE_BYTES);
 	veil_aead_seal(buf + VEIL_AEAD_NONCE_BYTES, (const uint8_t *)target, tlen, NULL, 0, buf,
 		       k->link);
 	veil_b64_encode(out, veil_b64_encoded_len(blen) + 1, buf, blen);
+}
+
+void veil_link_encrypt(const struct veil_keys *k, const char *target, size_t tlen, char *out)
+{
+	uint8_t nonce[VEIL_AEAD_NONCE_BYTES];
+
+	veil_random(nonce, sizeof(nonce));
+	veil_link_seal(k, target, tlen, nonce, out);
 }
 
 long veil_link_decrypt(const struct veil_keys *k, const char *enc, size_t enclen, char *out)
@@ -261,12 +270,22 @@ long veil_xattr_name_decrypt(const struct veil_keys *k, const char *cname, char 
 	return (long)up + n;
 }
 
+void veil_xattr_value_seal(const struct veil_keys *k, const char *cname, const uint8_t *val,
+			   size_t len, const uint8_t nonce[static VEIL_AEAD_NONCE_BYTES],
+			   uint8_t *out)
+{
+	memcpy(out, nonce, VEIL_AEAD_NONCE_BYTES);
+	veil_aead_seal(out + VEIL_AEAD_NONCE_BYTES, val, len, (const uint8_t *)cname,
+		       strlen(cname), out, k->xattr_value);
+}
+
 void veil_xattr_value_encrypt(const struct veil_keys *k, const char *cname, const uint8_t *val,
 			      size_t len, uint8_t *out)
 {
-	veil_random(out, VEIL_AEAD_NONCE_BYTES);
-	veil_aead_seal(out + VEIL_AEAD_NONCE_BYTES, val, len, (const uint8_t *)cname,
-		       strlen(cname), out, k->xattr_value);
+	uint8_t nonce[VEIL_AEAD_NONCE_BYTES];
+
+	veil_random(nonce, sizeof(nonce));
+	veil_xattr_value_seal(k, cname, val, len, nonce, out);
 }
 
 long veil_xattr_value_decrypt(const struct veil_keys *k, const char *cname, const uint8_t *in,

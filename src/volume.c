@@ -128,6 +128,15 @@ int veil_volume_open(const char *cipherdir, const char *conf, struct veil_volume
 		snprintf(v->conf_name, sizeof(v->conf_name), "%s", VEIL_CONF_NAME);
 	}
 	ret = veil_header_load(v->conf_dirfd, v->conf_name, &v->hdr);
+	if (ret == -ENOENT && !conf) {
+		/* A plaintext folder prepared for reverse mode. */
+		snprintf(v->conf_name, sizeof(v->conf_name), "%s", VEIL_REVERSE_CONF);
+		ret = veil_header_load(v->conf_dirfd, v->conf_name, &v->hdr);
+		if (ret == 0)
+			v->reverse = true;
+		else if (ret == -ENOENT)
+			snprintf(v->conf_name, sizeof(v->conf_name), "%s", VEIL_CONF_NAME);
+	}
 	if (ret < 0)
 		goto fail;
 	v->cc.bs = v->hdr.block_size;

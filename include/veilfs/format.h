@@ -12,6 +12,8 @@
 #define VEIL_LONGNAME_PREFIX "veilfs.ln."
 #define VEIL_LONGNAME_SUFFIX ".name"
 #define VEIL_LONGLINK_PREFIX "veilfs.lt."
+/* The header of a plaintext folder prepared for reverse mode. */
+#define VEIL_REVERSE_CONF ".veilfs-reverse.conf"
 /* Temporary files and directories of atomic creations. */
 #define VEIL_TEMP_PREFIX "veilfs.tmp."
 

@@ -89,6 +89,9 @@ bool veil_name_backing(const char *enc, size_t enclen, char *out);
 size_t veil_link_encrypted_len(size_t tlen);
 /* @out needs veil_link_encrypted_len(tlen) + 1 bytes. */
 void veil_link_encrypt(const struct veil_keys *k, const char *target, size_t tlen, char *out);
+/* The same with a caller-chosen nonce (reverse mode derives it). */
+void veil_link_seal(const struct veil_keys *k, const char *target, size_t tlen,
+		    const uint8_t nonce[static VEIL_AEAD_NONCE_BYTES], char *out);
 /* @out needs VEIL_LINK_TARGET_MAX + 1 bytes; returns the target length. */
 long veil_link_decrypt(const struct veil_keys *k, const char *enc, size_t enclen,
 		       char *out) VEIL_MUST_CHECK;
@@ -109,6 +112,9 @@ long veil_xattr_name_decrypt(const struct veil_keys *k, const char *cname,
 /* Values: nonce || AEAD(XATTR_VALUE, AD = backing name) ; len + 40 bytes. */
 void veil_xattr_value_encrypt(const struct veil_keys *k, const char *cname, const uint8_t *val,
 			      size_t len, uint8_t *out);
+void veil_xattr_value_seal(const struct veil_keys *k, const char *cname, const uint8_t *val,
+			   size_t len, const uint8_t nonce[static VEIL_AEAD_NONCE_BYTES],
+			   uint8_t *out);
 long veil_xattr_value_decrypt(const struct veil_keys *k, const char *cname, const uint8_t *in,
 			      size_t len, uint8_t *out) VEIL_MUST_CHECK;
 

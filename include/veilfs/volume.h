@@ -26,11 +26,13 @@ struct veil_volume {
 	struct veil_header hdr;
 	struct veil_keys *keys; /* NULL until unlocked */
 	struct veil_content_ctx cc;
+	bool reverse; /* the header is a reverse-mode one (.veilfs-reverse.conf) */
 };
 
 /*
  * Open @cipherdir and parse its header (@conf: a header file elsewhere, or
- * NULL for CIPHERDIR/veilfs.conf). Errors as veil_header_parse, plus
+ * NULL for CIPHERDIR/veilfs.conf, or CIPHERDIR/.veilfs-reverse.conf when that
+ * is absent: then @reverse is set). Errors as veil_header_parse, plus
  * -ENOENT (no header), -ENOTDIR, -errno.
  */
 int veil_volume_open(const char *cipherdir, const char *conf,

@@ -1,0 +1,54 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# ./run.sh CIPHERDIR MOUNTPOINT [MOUNT OPTIONS...]
+#
+# One command from a fresh Debian 12 checkout to a mounted volume: install
+# the missing build packages (apt-get, as root or through sudo), build,
+# create the volume in CIPHERDIR if it has no veilfs.conf (asks for a new
+# passphrase twice), then mount it at MOUNTPOINT (asks for the passphrase).
+# Options after MOUNTPOINT go to 'veilfs mount' (for example -f or --ro).
+# Unmount with: fusermount3 -u MOUNTPOINT
+set -euo pipefail
+
+if [ $# -lt 2 ]; then
+	echo "usage: ./run.sh CIPHERDIR MOUNTPOINT [MOUNT OPTIONS...]" >&2
+	exit 2
+fi
+cipherdir=$1
+mountpoint=$2
+shift 2
+here=$(cd "$(dirname "$0")" && pwd)
+veilfs=$here/build/veilfs
+
+packages=(meson ninja-build pkg-config gcc libc6-dev libsodium-dev libfuse3-dev fuse3)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "run.sh: installing ${missing[*]}" >&2
+	sudo=()
+	if [ "$(id -u)" != 0 ]; then
+		command -v sudo >/dev/null || {
+			echo "run.sh: need root or sudo to install: ${missing[*]}" >&2
+			exit 1
+		}
+		sudo=(sudo)
+	fi
+	"${sudo[@]}" apt-get update
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -f "$here/build/build.ninja" ]; then
+	meson setup "$here/build" "$here"
+fi
+ninja -C "$here/build"
+
+if [ ! -e "$cipherdir/veilfs.conf" ]; then
+	echo "run.sh: creating a new encrypted volume in $cipherdir" >&2
+	"$veilfs" init "$cipherdir"
+fi
+mkdir -p "$mountpoint"
+echo "run.sh: mounting $cipherdir at $mountpoint (unmount with: fusermount3 -u $mountpoint)" >&2
+exec "$veilfs" mount "$@" "$cipherdir" "$mountpoint"

@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: MIT
+# veilfs info: shows the header's public fields, needs no passphrase, and
+# never prints a secret or any key material.
+. "$(dirname "$0")/lib.sh"
+
+secret P 'info-Pass-4e2a-correct horse'
+
+vrun "$P" init --kdf interactive "$T/v"
+check "init for info exits 0" rc_is 0
+
+vrun /dev/null info "$T/v"
+check "info exits 0 without any passphrase input" rc_is 0
+check "info: nothing on stderr" no_stderr
+check "info shows the format version" out_line "format version: 1"
+check "info shows the block size" out_line "block size:     4096"
+check "info shows the feature flags" out_line "feature flags:  0x00000000"
+check "info shows the number of key slots" out_line "key slots:      1"
+check "info shows slot 0 and its KDF parameters" \
+	out_line "  slot 0: argon2id opslimit=2 memlimit=64 MiB"
+check "info prints exactly those lines" [ "$(wc -l <"$OUT")" -eq 5 ]
+
+# No key material: neither the salt, nonce, wrapped key, MAC nor checksum
+# of the header, in hex or base64, nor any long hex/base64 run.
+conf_hex=$(od -An -tx1 -v "$T/v/veilfs.conf" | tr -d ' \n')
+leak=0
+for off in 48 64 88 112 136 168; do
+	piece=${conf_hex:$((off * 2)):32}
+	grep -qi -- "$piece" "$OUT" && leak=1
+	b64=$(python3 -c 'import base64, sys
+print(base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).decode()[:16])' "$piece")
+	grep -qF -- "$b64" "$OUT" && leak=1
+done
+check "info prints no byte string of the header (salt, nonce, key, MAC)" [ "$leak" = 0 ]
+check "info prints no long hex run" not grep -qE '[0-9a-fA-F]{16,}' "$OUT"
+check "info prints no long base64 run" not grep -qE '[A-Za-z0-9_+/-]{20,}' "$OUT"
+
+# info with passphrase sources given still works and reads none.
+vrun /dev/null info --passfile "$P" "$T/v"
+check "info accepts --passfile and ignores it" rc_is 0
+
+# The committed fixture.
+fixture v1
+vrun /dev/null info "$T/v1"
+check "info on the v1 fixture exits 0" rc_is 0
+check "info on the v1 fixture shows format version 1" out_line "format version: 1"
+
+mkdir "$T/empty"
+expect_fail "info on an empty directory" 3 /dev/null info "$T/empty"
+
+done_testing
