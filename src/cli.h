@@ -56,5 +56,7 @@ int veil_cmd_info(int argc, char **argv);
 int veil_cmd_ls(int argc, char **argv);
 int veil_cmd_cat(int argc, char **argv);
 int veil_cmd_mount(int argc, char **argv);
+int veil_cmd_export(int argc, char **argv);
+int veil_cmd_path(int argc, char **argv);
 
 #endif

@@ -125,6 +125,18 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -fd);
 		return;
 	}
+	if (vn->type == S_IFREG) {
+		uint64_t size;
+
+		/* A damaged size shows as 0 in listings; opening it must not look fine. */
+		if (veil_file_size(fd, fs->v->cc.bs, &size) == -EBADMSG) {
+			veil_log(LOG_ERR, "%s: cipher file has an impossible size (damaged)",
+				 path_of(vn));
+			close(fd);
+			fuse_reply_err(req, EIO);
+			return;
+		}
+	}
 	ret = finish_open(fs, vn, fd, fi);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
@@ -503,6 +515,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 					 n == -EBADMSG ? "does not authenticate" : "foreign file");
 			goto skip;
 		}
+		if (veil_entry_classify(d->entry->d_name) == VEIL_ENTRY_FOREIGN &&
+		    !foreign_seen(dir, d->entry->d_name))
+			veil_log(LOG_NOTICE, "directory %s: sync conflict copy shown as '%s'",
+				 path_of(dir), name);
 		if (plus) {
 			struct fuse_entry_param e;
 

@@ -34,6 +34,27 @@ int fs_backing_name(struct veil_fs *fs, struct vnode *dir, const char *name, cha
 	return veil_name_to_backing(fs->v, iv, name, enc, backing);
 }
 
+/*
+ * The backing name of an existing entry @name of @dir: its encrypted name,
+ * or, for the display name of a sync tool's conflict copy, that copy's
+ * name. Returns 1 for a long name, 0 otherwise, or -errno.
+ */
+int fs_existing_backing(struct veil_fs *fs, struct vnode *dir, const char *name, char *enc,
+			char *backing)
+{
+	uint8_t iv[VEIL_DIRIV_BYTES];
+	struct stat st;
+	int ret = fs_backing_name(fs, dir, name, enc, backing);
+
+	if (ret < 0 || !veil_conflict_name(name))
+		return ret;
+	if (fstatat(dir->fd, backing, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+		return ret;
+	if (vnode_iv(dir, iv) < 0 || veil_conflict_find(fs->v, dir->fd, iv, name, backing) < 0)
+		return ret; /* not a conflict copy either: the caller sees ENOENT */
+	return 0;
+}
+
 /* Turn backing attributes into plaintext ones. */
 int fs_fix_attr(struct veil_fs *fs, struct vnode *vn, struct stat *st)
 {
@@ -82,7 +103,7 @@ int fs_lookup_entry(struct veil_fs *fs, struct vnode *dir, const char *name,
 	int fd, ret, err;
 
 	memset(e, 0, sizeof(*e));
-	ret = fs_backing_name(fs, dir, name, enc, backing);
+	ret = fs_existing_backing(fs, dir, name, enc, backing);
 	if (ret < 0)
 		return ret;
 	fd = openat(dir->fd, backing, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -353,7 +374,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	ret = fs_backing_name(fs, dir, name, enc, backing);
+	ret = fs_existing_backing(fs, dir, name, enc, backing);
 	if (ret < 0)
 		goto out;
 	if (fstatat(dir->fd, backing, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -422,7 +443,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	ret = fs_backing_name(fs, dir, name, enc, backing);
+	ret = fs_existing_backing(fs, dir, name, enc, backing);
 	if (ret < 0)
 		goto out;
 	is_long = ret;
@@ -461,11 +482,11 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	ret = fs_backing_name(fs, dir, name, enc, backing);
+	ret = fs_existing_backing(fs, dir, name, enc, backing);
 	if (ret < 0)
 		goto out;
 	old_long = ret;
-	ret = fs_backing_name(fs, ndir, newname, nenc, nbacking);
+	ret = fs_existing_backing(fs, ndir, newname, nenc, nbacking);
 	if (ret < 0)
 		goto out;
 	new_long = ret;

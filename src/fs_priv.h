@@ -7,6 +7,8 @@
 
 int fs_backing_name(struct veil_fs *fs, struct vnode *dir, const char *name, char *enc,
 		    char *backing);
+int fs_existing_backing(struct veil_fs *fs, struct vnode *dir, const char *name, char *enc,
+			char *backing);
 int fs_fix_attr(struct veil_fs *fs, struct vnode *vn, struct stat *st);
 int fs_stat(struct veil_fs *fs, struct vnode *vn, struct stat *st);
 int fs_lookup_entry(struct veil_fs *fs, struct vnode *dir, const char *name,

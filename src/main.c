@@ -18,6 +18,8 @@ static const struct subcommand commands[] = {
 	{ "info", veil_cmd_info, "show the volume header (no secrets)" },
 	{ "ls", veil_cmd_ls, "list a directory of a volume without mounting" },
 	{ "cat", veil_cmd_cat, "decrypt one file of a volume to standard output" },
+	{ "export", veil_cmd_export, "decrypt a volume or a subtree to a plain directory" },
+	{ "path", veil_cmd_path, "map a plaintext path to its cipher path (--decrypt: back)" },
 };
 
 static void usage(FILE *f)

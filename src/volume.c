@@ -2,6 +2,7 @@
 /* An opened cipher directory: header, keys, dir IVs, names on disk. */
 #include "veilfs/volume.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -291,10 +292,75 @@ long veil_entry_decode(const struct veil_volume *v, int dfd,
 			return -EBADMSG;
 		return veil_name_decrypt(v->keys, iv, enc, got, out);
 	case VEIL_ENTRY_FOREIGN:
-		return -EINVAL;
+		return veil_conflict_decode(v, iv, dname, out);
 	default:
 		return -ENOENT;
 	}
+}
+
+static bool b64url_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '-' || c == '_';
+}
+
+long veil_conflict_decode(const struct veil_volume *v, const uint8_t iv[static VEIL_DIRIV_BYTES],
+			  const char *dname, char *out)
+{
+	char plain[VEIL_NAME_MAX + 1];
+	size_t n = 0, slen, plen;
+	long r;
+
+	while (b64url_char(dname[n]))
+		n++;
+	/* The shortest encrypted name is 43 characters; a suffix must follow. */
+	if (n < 43 || n > VEIL_SHORTNAME_MAX || (dname[n] != ' ' && dname[n] != '.'))
+		return -EINVAL;
+	r = veil_name_decrypt(v->keys, iv, dname, n, plain);
+	if (r < 0)
+		return -EINVAL;
+	plen = (size_t)r;
+	slen = strlen(dname + n);
+	if (plen + slen > VEIL_NAME_MAX)
+		return -EINVAL;
+	memcpy(out, plain, plen);
+	memcpy(out + plen, dname + n, slen + 1);
+	return (long)(plen + slen);
+}
+
+bool veil_conflict_name(const char *name)
+{
+	return strcasestr(name, "conflict") != NULL;
+}
+
+int veil_conflict_find(const struct veil_volume *v, int dfd,
+		       const uint8_t iv[static VEIL_DIRIV_BYTES], const char *name, char *backing)
+{
+	char shown[VEIL_NAME_MAX + 1];
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+	int ret = -ENOENT;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (veil_entry_classify(de->d_name) != VEIL_ENTRY_FOREIGN)
+			continue;
+		if (veil_conflict_decode(v, iv, de->d_name, shown) >= 0 &&
+		    strcmp(shown, name) == 0) {
+			memcpy(backing, de->d_name, strlen(de->d_name) + 1);
+			ret = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return ret;
 }
 
 long veil_readlink_at(const struct veil_volume *v, int dfd, const char *name, char *out)

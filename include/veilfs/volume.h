@@ -79,13 +79,36 @@ int veil_longname_remove(int dfd, const char *backing);
 
 /*
  * Decode a directory entry of the cipher directory @dfd (dir IV @iv) into
- * its plaintext name (@out, VEIL_NAME_MAX + 1). Returns the name length;
+ * its plaintext name (@out, VEIL_NAME_MAX + 1), or the display name of a
+ * sync tool's conflict copy (veil_conflict_decode). Returns the name length;
  * -ENOENT for entries that are part of the format (dir IV, sidecars, ...),
  * -EBADMSG / -EINVAL for entries that do not decrypt.
  */
 long veil_entry_decode(const struct veil_volume *v, int dfd,
 		       const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname,
 		       char *out) VEIL_MUST_CHECK;
+
+/*
+ * Sync tools put conflict copies next to a file, named after it with a
+ * suffix: "NAME (conflicted copy 2026-01-01)", "NAME.sync-conflict-...".
+ * When a foreign entry @dname starts with an encrypted name of this
+ * directory followed by such a suffix, write the plaintext name followed by
+ * the same suffix to @out (VEIL_NAME_MAX + 1) and return its length; else
+ * -EINVAL.
+ */
+long veil_conflict_decode(const struct veil_volume *v, const uint8_t iv[static VEIL_DIRIV_BYTES],
+			  const char *dname, char *out) VEIL_MUST_CHECK;
+
+/* Does @name look like the display name of a conflict copy? */
+bool veil_conflict_name(const char *name);
+
+/*
+ * Find the conflict copy in directory @dfd whose display name is @name;
+ * its backing name goes to @backing (NAME_MAX + 1). 0 or -ENOENT.
+ */
+int veil_conflict_find(const struct veil_volume *v, int dfd,
+		       const uint8_t iv[static VEIL_DIRIV_BYTES], const char *name,
+		       char *backing) VEIL_MUST_CHECK;
 
 /* Read the encrypted target of backing symlink @name in @dfd and decrypt it. */
 long veil_readlink_at(const struct veil_volume *v, int dfd, const char *name,
