@@ -20,6 +20,7 @@ static const struct subcommand commands[] = {
 	{ "cat", veil_cmd_cat, "decrypt one file of a volume to standard output" },
 	{ "export", veil_cmd_export, "decrypt a volume or a subtree to a plain directory" },
 	{ "path", veil_cmd_path, "map a plaintext path to its cipher path (--decrypt: back)" },
+	{ "speed", veil_cmd_speed, "measure this machine's cipher throughput (one core)" },
 };
 
 static void usage(FILE *f)
