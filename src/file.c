@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +17,77 @@
 #include "veilfs/keys.h"
 
 #define CHUNK 256
+
+/*
+ * Per-thread work buffers, allocated once per thread and block size and
+ * freed (plaintext wiped) when the thread ends: no allocation per request.
+ */
+struct tbufs {
+	uint32_t bs;
+	uint8_t *plain;   /* CHUNK plaintext blocks */
+	uint8_t *cbuf;    /* CHUNK cipher blocks */
+	uint8_t *scratch; /* one cipher block */
+	uint8_t *blk;     /* one plaintext block */
+	uint8_t *oldl, *newl, *pend; /* one plaintext block each */
+};
+
+static pthread_key_t tb_key;
+static pthread_once_t tb_once = PTHREAD_ONCE_INIT;
+
+static void tbufs_free(void *p)
+{
+	struct tbufs *t = p;
+
+	if (!t)
+		return;
+	if (t->plain)
+		veil_wipe(t->plain, (size_t)CHUNK * t->bs);
+	for (uint8_t **b = &t->blk; b <= &t->pend; b++)
+		if (*b)
+			veil_wipe(*b, t->bs);
+	free(t->plain);
+	free(t->cbuf);
+	free(t->scratch);
+	free(t->blk);
+	free(t->oldl);
+	free(t->newl);
+	free(t->pend);
+	free(t);
+}
+
+static void tbufs_key(void)
+{
+	pthread_key_create(&tb_key, tbufs_free);
+}
+
+static struct tbufs *tbufs_get(uint32_t bs)
+{
+	struct tbufs *t;
+
+	pthread_once(&tb_once, tbufs_key);
+	t = pthread_getspecific(tb_key);
+	if (t && t->bs == bs)
+		return t;
+	tbufs_free(t);
+	pthread_setspecific(tb_key, NULL);
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->bs = bs;
+	t->plain = malloc((size_t)CHUNK * bs);
+	t->cbuf = malloc((size_t)CHUNK * (bs + VEIL_BLOCK_OVERHEAD));
+	t->scratch = malloc((size_t)bs + VEIL_BLOCK_OVERHEAD);
+	t->blk = malloc(bs);
+	t->oldl = malloc(bs);
+	t->newl = malloc(bs);
+	t->pend = malloc(bs);
+	if (!t->plain || !t->cbuf || !t->scratch || !t->blk || !t->oldl || !t->newl || !t->pend) {
+		tbufs_free(t);
+		return NULL;
+	}
+	pthread_setspecific(tb_key, t);
+	return t;
+}
 
 static uint64_t umin(uint64_t a, uint64_t b)
 {
@@ -151,44 +223,64 @@ static int read_blocks(const struct veil_content_ctx *c, int fd, struct veil_fst
 ssize_t veil_file_read(const struct veil_content_ctx *c, int fd, struct veil_fstate *st,
 		       void *buf, size_t n, uint64_t off)
 {
-	uint8_t *out = buf, *plain = NULL, *cbuf = NULL;
-	uint64_t csize, size, pos, end;
+	uint8_t *out = buf;
+	uint64_t csize, size, pos, end, nblocks;
+	struct tbufs *t;
 	ssize_t ret;
 
 	ret = cipher_size(fd, &csize);
 	if (ret < 0)
 		return ret;
 	if (veil_content_plain_size(csize, c->bs, &size) < 0)
-		return fault(st, veil_content_nblocks(csize / cbs(c), 1), VEIL_FAULT_SHORT);
+		return fault(st, csize / cbs(c), VEIL_FAULT_SHORT);
 	if (off >= size || n == 0)
 		return 0;
 	end = umin(size, off + n);
 	ret = load_header(fd, st);
 	if (ret < 0)
 		return ret;
-	plain = malloc((size_t)CHUNK * c->bs);
-	cbuf = malloc((size_t)CHUNK * cbs(c));
-	if (!plain || !cbuf) {
-		ret = -ENOMEM;
-		goto out;
-	}
+	t = tbufs_get(c->bs);
+	if (!t)
+		return -ENOMEM;
+	nblocks = veil_content_nblocks(size, c->bs);
 	for (pos = off; pos < end;) {
 		uint64_t b0 = pos / c->bs;
 		uint64_t b1 = umin((end - 1) / c->bs, b0 + CHUNK - 1);
-		uint64_t chunk_end = umin(end, (b1 + 1) * c->bs);
+		uint64_t coff = veil_content_block_offset(b0, c->bs);
+		uint64_t cend = umin(veil_content_block_offset(b1 + 1, c->bs), csize);
+		size_t got;
 
-		ret = read_blocks(c, fd, st, size, csize, b0, b1 - b0 + 1, plain, cbuf);
+		/* One pread per chunk; whole blocks decrypt straight into the caller's buffer. */
+		ret = pread_all(fd, t->cbuf, (size_t)(cend - coff), coff, &got);
 		if (ret < 0)
 			goto out;
-		memcpy(out + (pos - off), plain + (pos - b0 * c->bs), (size_t)(chunk_end - pos));
-		pos = chunk_end;
+		for (uint64_t idx = b0; idx <= b1; idx++) {
+			size_t boff = (size_t)(idx - b0) * cbs(c);
+			size_t blen = (size_t)umin(cbs(c), csize - (coff + boff));
+			uint64_t bstart = idx * c->bs;
+			uint64_t bend = umin(bstart + c->bs, size);
+			uint64_t lo = umax(pos, bstart), hi = umin(end, bend);
+			bool whole = lo == bstart && hi == bend;
+			uint8_t *dst = whole ? out + (bstart - off) : t->blk;
+			enum veil_block_fault f;
+
+			if (boff + blen > got) {
+				ret = fault(st, idx, VEIL_FAULT_SHORT);
+				goto out;
+			}
+			if (veil_content_open_at(c->keys->content, st->hdr, idx, nblocks,
+						 t->cbuf + boff, blen, dst, &f) < 0) {
+				ret = fault(st, idx, f);
+				goto out;
+			}
+			if (!whole)
+				memcpy(out + (lo - off), t->blk + (lo - bstart), (size_t)(hi - lo));
+		}
+		pos = umin(end, (b1 + 1) * c->bs);
 	}
 	ret = (ssize_t)(end - off);
 out:
-	if (plain)
-		veil_wipe(plain, (size_t)CHUNK * c->bs);
-	free(plain);
-	free(cbuf);
+	veil_wipe(t->blk, c->bs);
 	return ret;
 }
 
@@ -333,6 +425,7 @@ static ssize_t do_write(const struct veil_content_ctx *c, int fd, struct veil_fs
 {
 	struct wctx w = { .c = c, .fd = fd, .st = st, .src = src, .off = off };
 	uint8_t *plain = NULL, *cbuf = NULL, *oldl = NULL, *newl = NULL, *pend = NULL;
+	struct tbufs *t = NULL;
 	bool new_header = false, extending;
 	uint64_t b0, ol = 0, nl;
 	long ollen = 0, oldlen = 0;
@@ -365,16 +458,17 @@ static ssize_t do_write(const struct veil_content_ctx *c, int fd, struct veil_fs
 	ret = reserve(fd, w.csize, veil_content_cipher_size(w.newsize, c->bs));
 	if (ret < 0)
 		return ret;
-	plain = malloc((size_t)CHUNK * c->bs);
-	cbuf = malloc((size_t)CHUNK * cbs(c));
-	w.scratch = malloc(cbs(c));
-	oldl = malloc(c->bs);
-	newl = malloc(c->bs);
-	pend = malloc(c->bs);
-	if (!plain || !cbuf || !w.scratch || !oldl || !newl || !pend) {
+	t = tbufs_get(c->bs);
+	if (!t) {
 		ret = -ENOMEM;
 		goto out;
 	}
+	plain = t->plain;
+	cbuf = t->cbuf;
+	w.scratch = t->scratch;
+	oldl = t->oldl;
+	newl = t->newl;
+	pend = t->pend;
 	if (new_header) {
 		ret = pwrite_all(fd, st->hdr, VEIL_FILE_HEADER_BYTES, 0);
 		if (ret < 0)
@@ -409,20 +503,15 @@ static ssize_t do_write(const struct veil_content_ctx *c, int fd, struct veil_fs
 		(void)!ftruncate(fd, (off_t)w.csize);
 	}
 out:
-	if (plain)
-		veil_wipe(plain, (size_t)CHUNK * c->bs);
-	if (oldl)
+	if (t) {
+		/* Wipe only what this write used of the plaintext buffers. */
+		uint64_t nb = w.end > 0 ? (w.end - 1) / c->bs - b0 + 1 : 0;
+
+		veil_wipe(plain, (size_t)umin(nb, CHUNK) * c->bs);
 		veil_wipe(oldl, c->bs);
-	if (newl)
 		veil_wipe(newl, c->bs);
-	if (pend)
 		veil_wipe(pend, c->bs);
-	free(pend);
-	free(plain);
-	free(cbuf);
-	free(w.scratch);
-	free(oldl);
-	free(newl);
+	}
 	if (ret < 0 && new_header) {
 		(void)!ftruncate(fd, 0);
 		veil_file_forget(st);

@@ -600,7 +600,8 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
 	conn->max_write = 1 << 20;
-	conn->max_readahead = 1 << 20;
+	/* The kernel keeps the smaller of this and the bdi window mount.c raised. */
+	conn->max_readahead = 4 << 20;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)

@@ -758,7 +758,8 @@ done:
 static void rop_init(void *userdata, struct fuse_conn_info *conn)
 {
 	(void)userdata;
-	conn->max_readahead = 1 << 20;
+	/* The kernel keeps the smaller of this and the bdi window mount.c raised. */
+	conn->max_readahead = 4 << 20;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 }
