@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "par.h"
 #include "veilfs/keys.h"
 
 #define CHUNK 256
@@ -335,6 +336,29 @@ static uint64_t last_block(uint64_t size, uint32_t bs)
 static int seal_write_one(struct wctx *w, uint64_t idx, bool last, const uint8_t *p, size_t len,
 			  uint8_t *cbuf);
 
+/* Blocks [first, e] of a chunk, composed in @plain, to be sealed into @cbuf. */
+struct seal_job {
+	const struct veil_content_ctx *c;
+	const uint8_t *hdr;
+	uint64_t first, e, nl;
+	bool temp_last;
+	uint8_t *plain, *cbuf;
+	size_t lastlen; /* length of block e; every other block is full */
+};
+
+static void seal_one(void *ctx, size_t i)
+{
+	struct seal_job *j = ctx;
+	uint64_t idx = j->first + i;
+	size_t len = idx == j->e ? j->lastlen : j->c->bs;
+	uint8_t nonce[VEIL_BLOCK_NONCE_BYTES];
+
+	veil_nonce(nonce);
+	veil_content_seal(j->c->keys->content, j->hdr, idx,
+			  idx == j->nl || (j->temp_last && idx == j->e), nonce,
+			  j->plain + i * j->c->bs, len, j->cbuf + i * cbs(j->c));
+}
+
 /*
  * Seal and write blocks [a, b] except @skip (UINT64_MAX: none). Blocks past
  * @disk_last (the last block on disk before this write, UINT64_MAX if none)
@@ -349,6 +373,7 @@ static int write_range(struct wctx *w, uint64_t a, uint64_t b, uint64_t skip, ui
 	uint64_t nl = last_block(w->newsize, c->bs);
 	uint64_t pend_idx = UINT64_MAX;
 	size_t pend_len = 0;
+	struct seal_job sj = { .c = c, .hdr = w->st->hdr, .nl = nl, .plain = plain, .cbuf = cbuf };
 	int ret;
 
 	while (a <= b) {
@@ -365,19 +390,19 @@ static int write_range(struct wctx *w, uint64_t a, uint64_t b, uint64_t skip, ui
 			e = skip - 1;
 		}
 		temp_last = e != nl && (disk_last == UINT64_MAX || e > disk_last);
+		/* Compose in order (it may read old blocks), then seal on two cores. */
 		for (uint64_t idx = first; idx <= e; idx++) {
-			uint8_t *p = plain + (idx - first) * c->bs;
-			long len = compose(w, idx, p);
-			uint8_t nonce[VEIL_BLOCK_NONCE_BYTES];
+			long len = compose(w, idx, plain + (idx - first) * c->bs);
 
 			if (len < 0)
 				return (int)len;
-			veil_nonce(nonce);
-			veil_content_seal(c->keys->content, w->st->hdr, idx,
-					  idx == nl || (temp_last && idx == e), nonce, p,
-					  (size_t)len, cbuf + clen);
 			clen += (size_t)len + VEIL_BLOCK_OVERHEAD;
+			sj.lastlen = (size_t)len;
 		}
+		sj.first = first;
+		sj.e = e;
+		sj.temp_last = temp_last;
+		veil_par_for((size_t)(e - first + 1), seal_one, &sj);
 		ret = pwrite_all(w->fd, cbuf, clen, veil_content_block_offset(first, c->bs));
 		if (ret < 0)
 			return ret;
