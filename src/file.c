@@ -500,8 +500,23 @@ static ssize_t do_write(const struct veil_content_ctx *c, int fd, struct veil_fs
 			goto out;
 	}
 	if (!extending) {
+		/* The end block may grow in place: keep its old contents to put back. */
+		bool grows = w.newsize > w.size && w.size > 0;
+
+		ol = w.size ? last_block(w.size, c->bs) : 0;
+		oldlen = (long)(w.size - ol * c->bs);
+		if (grows) {
+			ret = read_blocks(c, fd, st, w.size, w.csize, ol, 1, oldl, w.scratch);
+			if (ret < 0)
+				goto out;
+		}
 		ret = write_range(&w, b0, (w.end - 1) / c->bs, UINT64_MAX,
-				  w.size ? last_block(w.size, c->bs) : UINT64_MAX, plain, cbuf, pend);
+				  w.size ? ol : UINT64_MAX, plain, cbuf, pend);
+		if (ret < 0 && w.newsize > w.size) {
+			if (grows)
+				(void)!seal_write_one(&w, ol, true, oldl, (size_t)oldlen, cbuf);
+			(void)!ftruncate(fd, (off_t)w.csize);
+		}
 		goto out;
 	}
 	/* Extension past the old last block @ol: see file.h for the order. */

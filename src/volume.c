@@ -392,6 +392,8 @@ long veil_readlink_at(const struct veil_volume *v, int dfd, const char *name, ch
 			veil_link_blob_name(blob, got, check);
 			ret = strcmp(check, enc) == 0 ? veil_link_decrypt(v->keys, blob, got, out)
 						      : -EBADMSG;
+			if (ret == -EINVAL)
+				ret = -EBADMSG; /* a planted blob is damage, not "not a link" */
 		} else if (ret == -ENOENT) {
 			ret = -EBADMSG;
 		}

@@ -9,7 +9,8 @@
 
 static int tap_n, tap_failed;
 
-static inline void tap_vok(int cond, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static inline void tap_vok(int cond, const char *fmt,
+									  va_list ap)
 {
 	tap_n++;
 	if (!cond)
