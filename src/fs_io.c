@@ -62,7 +62,12 @@ static int boundary_err(struct vnode *vn, const struct veil_fstate *st, int err)
 /* Backing open flags: always readable (partial blocks are read-modify-write). */
 static int backing_flags(int flags)
 {
-	int f = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_DIRECT | O_ACCMODE);
+	/*
+	 * O_NOFOLLOW was applied by the kernel already; passed on, it would make
+	 * opening the /proc/self/fd magic link fail with ELOOP.
+	 */
+	int f = flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_DIRECT | O_ACCMODE |
+			  O_NOFOLLOW | O_PATH);
 
 	if ((flags & O_ACCMODE) != O_RDONLY)
 		f |= O_RDWR;

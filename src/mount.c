@@ -143,6 +143,47 @@ static int check_mountpoint(const char *mnt, char *real)
 	return 0;
 }
 
+/*
+ * fuse_session_new() reports bad options on stderr itself; catch its text
+ * so the user gets one line in veilfs' own words.
+ */
+static struct fuse_session *new_session(struct fuse_args *args,
+					const struct fuse_lowlevel_ops *ops, void *data)
+{
+	struct fuse_session *se;
+	char msg[512] = "";
+	FILE *tmp = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	size_t n = 0;
+
+	fflush(stderr);
+	if (tmp && saved >= 0)
+		dup2(fileno(tmp), STDERR_FILENO);
+	se = fuse_session_new(args, ops, sizeof(*ops), data);
+	fflush(stderr);
+	if (tmp && saved >= 0) {
+		dup2(saved, STDERR_FILENO);
+		rewind(tmp);
+		n = fread(msg, 1, sizeof(msg) - 1, tmp);
+	}
+	msg[n] = '\0';
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	for (char *p = msg; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	if (!se)
+		veil_err("mount: %s", n ? (strncmp(msg, "fuse: ", 6) ? msg : msg + 6)
+					: "invalid mount options");
+	else if (n)
+		fprintf(stderr, "%s\n", msg); /* warnings (-d output comes later) */
+	if (saved >= 0)
+		close(saved);
+	if (tmp)
+		fclose(tmp);
+	return se;
+}
+
 static int add_arg(struct fuse_args *a, const char *s)
 {
 	if (fuse_opt_add_arg(a, s) != 0) {
@@ -332,12 +373,9 @@ int veil_cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	veil_log_init(true);
-	if (reverse)
-		se = fuse_session_new(&args, &veil_rfs_ops, sizeof(veil_rfs_ops), &rfs);
-	else
-		se = fuse_session_new(&args, &veil_fs_ops, sizeof(veil_fs_ops), &fs);
+	se = new_session(&args, reverse ? &veil_rfs_ops : &veil_fs_ops,
+			 reverse ? (void *)&rfs : (void *)&fs);
 	if (!se) {
-		veil_err("mount: invalid mount options (see above)");
 		ret = VEIL_EXIT_USAGE;
 		goto out;
 	}
@@ -367,7 +405,8 @@ int veil_cmd_mount(int argc, char **argv)
 	fuse_loop_cfg_set_clone_fd(lcfg, 0);
 	fuse_loop_cfg_set_max_threads(lcfg, 16);
 	fuse_loop_cfg_set_idle_threads(lcfg, 4);
-	ret = fuse_session_loop_mt(se, lcfg) == 0 ? VEIL_EXIT_OK : VEIL_EXIT_ERROR;
+	/* The loop returns the number of a terminating signal: a clean unmount. */
+	ret = fuse_session_loop_mt(se, lcfg) >= 0 ? VEIL_EXIT_OK : VEIL_EXIT_ERROR;
 	fuse_loop_cfg_destroy(lcfg);
 out_unmount:
 	fuse_session_unmount(se);

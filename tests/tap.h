@@ -50,11 +50,14 @@ static inline int tap_done(void)
 	return tap_failed ? 1 : 0;
 }
 
-/* Skip the whole test program (meson counts exit 77 as skipped). */
+/*
+ * Skip the whole test program. meson 1.0 reads a TAP test's "1..0 # SKIP"
+ * plan as skipped only when the exit status is 0 (77 counts as an error).
+ */
 static inline void tap_skip_all(const char *why)
 {
 	printf("1..0 # SKIP %s\n", why);
-	exit(77);
+	exit(0);
 }
 
 #endif

@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Tampered cipher files and junk in the cipher dir.
+
+usage: test_tamper.py VEILFS
+
+Files are written through a mount, the mount is removed (nothing cached),
+cipher files are modified on disk, and a 'mount -f' with captured stderr
+must then:
+* return EIO for exactly the damaged blocks (flipped ciphertext byte,
+  flipped file-header byte, zeroed block, swapped blocks, cut at a block
+  boundary, cut inside a block) and the right data for every other block;
+* log one line naming the plaintext path and the block index;
+* refuse a partial write into a damaged block (no silent re-encryption of
+  garbage) but allow overwriting the whole block;
+* keep serving other files;
+* list a directory containing foreign files (sync-conflict copies, junk,
+  undecryptable base64 names, stray long-name files, a planted symlink)
+  without failing, showing only the real entries.
+"""
+
+import errno
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vfs  # noqa: E402
+from vfs import BLOCK, CBLOCK, HEADER_BYTES, check, check_eq, read_file, write_file  # noqa: E402
+
+# distinct sizes, so each cipher file can be found by its size
+FILES = {
+    "dir/victim": 3 * BLOCK + 100,
+    "other": 5000,
+    "cut": 3 * BLOCK + 500,
+    "cutmid": 2 * BLOCK + 50,
+    "hdr": 2 * BLOCK + 7,
+    "zeroed": 3 * BLOCK + 11,
+    "swapped": 3 * BLOCK + 13,
+    "lasttag": 2 * BLOCK + 33,
+    "rmw": 3 * BLOCK + 17,
+}
+
+
+def data_of(name):
+    return random.Random(name).randbytes(FILES[name])
+
+
+def pread_errno(path, n, off):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, n, off), 0
+    except OSError as e:
+        return None, e.errno
+    finally:
+        os.close(fd)
+
+
+def read_errno(path):
+    try:
+        return read_file(path), 0
+    except OSError as e:
+        return None, e.errno
+
+
+def main():
+    veilfs, _ = vfs.setup()
+    tap = vfs.Tap()
+    ws = vfs.Workspace()
+    vol = vfs.Volume(ws, veilfs)
+    mnt = ws.mkdir("mnt")
+
+    def populate():
+        m = vol.mount(mnt, fg=True)
+        try:
+            os.mkdir(m.p("dir"))
+            for n in FILES:
+                write_file(m.p(n), data_of(n))
+        finally:
+            m.unmount()
+    if not tap.run("populate", populate):
+        sys.exit(tap.done())
+
+    by_size = {}
+    for dp, dns, fns in os.walk(vol.dir):
+        for f in fns:
+            if not f.startswith("veilfs."):
+                by_size[os.path.getsize(os.path.join(dp, f))] = os.path.join(dp, f)
+    cpath = {n: by_size[vfs.cipher_size(s)] for n, s in FILES.items()}
+
+    def patch(name, fn):
+        p = cpath[name]
+        os.chmod(p, 0o600)
+        b = bytearray(read_file(p))
+        b = fn(b)
+        write_file(p, bytes(b))
+
+    def flip(off):
+        def f(b):
+            b[off] ^= 0x01
+            return b
+        return f
+    patch("dir/victim", flip(HEADER_BYTES + 1 * CBLOCK + 24 + 10))
+    patch("hdr", flip(12))
+    patch("zeroed", lambda b: b[:HEADER_BYTES + CBLOCK] + bytearray(CBLOCK) + b[HEADER_BYTES + 2 * CBLOCK:])
+    patch("swapped", lambda b: (b[:HEADER_BYTES] + b[HEADER_BYTES + CBLOCK:HEADER_BYTES + 2 * CBLOCK]
+                                + b[HEADER_BYTES:HEADER_BYTES + CBLOCK] + b[HEADER_BYTES + 2 * CBLOCK:]))
+    patch("cut", lambda b: b[:HEADER_BYTES + 2 * CBLOCK])
+    patch("cutmid", lambda b: b[:-10])
+    patch("lasttag", flip(-1))
+    patch("rmw", flip(HEADER_BYTES + 1 * CBLOCK + 24 + 100))
+
+    m = vol.mount(mnt, fg=True)
+    try:
+        j = m.p
+
+        def expect_blocks(name, bad_blocks, size=None):
+            want = data_of(name)
+            size = len(want) if size is None else size
+            check_eq(os.stat(j(name)).st_size, size, "size of %s (getattr must not read content)" % name)
+            nblocks = (size + BLOCK - 1) // BLOCK
+            for i in range(nblocks):
+                got, e = pread_errno(j(name), BLOCK, i * BLOCK)
+                if i in bad_blocks:
+                    check_eq(vfs.errno_name(e), "EIO", "%s block %d" % (name, i))
+                else:
+                    check_eq(vfs.errno_name(e), "OK", "%s block %d" % (name, i))
+                    vfs.check_bytes(got, want[i * BLOCK:(i + 1) * BLOCK], "%s block %d" % (name, i))
+            _, e = read_errno(j(name))
+            check_eq(vfs.errno_name(e), "EIO", "reading all of %s" % name)
+
+        tap.run("flipped ciphertext byte: EIO for block 1 only",
+                expect_blocks, "dir/victim", {1})
+
+        def logged():
+            lines = [x for x in m.log().splitlines() if "victim" in x]
+            check(lines, "no log line names dir/victim; log:\n" + m.log()[-2000:])
+            good = [x for x in lines if "dir/victim" in x and re.search(r"block\D{0,12}\b1\b", x)]
+            check(good, "no log line with the path dir/victim and block index 1: %s" % lines)
+            tap.diag("log: " + good[0])
+        tap.run("the failure is logged with the plaintext path and the block index", logged)
+
+        def other_ok():
+            check_eq(read_file(j("other")), data_of("other"), "other file")
+            write_file(j("new-after-eio"), b"still serving")
+            check_eq(read_file(j("new-after-eio")), b"still serving", "new file")
+            check(sorted(os.listdir(mnt)) == sorted(["dir", "new-after-eio"] + [n for n in FILES if "/" not in n]),
+                  "listing: %s" % os.listdir(mnt))
+        tap.run("the mount keeps serving other files after EIO", other_ok)
+
+        tap.run("flipped file-header byte: every block EIO", expect_blocks, "hdr", {0, 1, 2})
+        tap.run("all-zero block: EIO (no silent hole)", expect_blocks, "zeroed", {1})
+        tap.run("swapped blocks 0 and 1: both EIO", expect_blocks, "swapped", {0, 1})
+        tap.run("cut at a block boundary: size shrinks, the new end block is EIO",
+                expect_blocks, "cut", {1}, 2 * BLOCK)
+        tap.run("flipped tag of the last block: EIO", expect_blocks, "lasttag", {2})
+
+        def cutmid():
+            st, e = None, 0
+            try:
+                st = os.stat(j("cutmid"))
+            except OSError as ex:
+                e = ex.errno
+            if e == 0:
+                nb = (st.st_size + BLOCK - 1) // BLOCK
+                check(nb >= 1, "size %d" % st.st_size)
+                got, e2 = pread_errno(j("cutmid"), BLOCK, (nb - 1) * BLOCK)
+                check_eq(vfs.errno_name(e2), "EIO", "last block of a file cut inside a block")
+                got, e0 = pread_errno(j("cutmid"), BLOCK, 0)
+                check_eq(vfs.errno_name(e0), "OK", "block 0")
+                vfs.check_bytes(got, data_of("cutmid")[:BLOCK], "block 0")
+            else:
+                check_eq(vfs.errno_name(e), "EIO", "stat of a file cut inside a block")
+        tap.run("cut inside a block: the last block is EIO, block 0 reads", cutmid)
+
+        def rmw():
+            want = bytearray(data_of("rmw"))
+            fd = os.open(j("rmw"), os.O_RDWR)
+            try:
+                e = vfs.errno_of(os.pwrite, fd, b"0123456789", BLOCK + 50)
+                if e == 0:
+                    e = vfs.errno_of(os.fsync, fd)
+                check_eq(vfs.errno_name(e), "EIO", "partial write into a damaged block")
+            finally:
+                os.close(fd)
+            got, e = pread_errno(j("rmw"), BLOCK, BLOCK)
+            check_eq(vfs.errno_name(e), "EIO", "damaged block after the refused write")
+            # overwriting the whole block is fine
+            fd = os.open(j("rmw"), os.O_RDWR)
+            try:
+                os.pwrite(fd, b"N" * BLOCK, BLOCK)
+            finally:
+                os.close(fd)
+            want[BLOCK:2 * BLOCK] = b"N" * BLOCK
+            check_eq(read_file(j("rmw")), bytes(want), "after overwriting the damaged block")
+        tap.run("partial write into a damaged block fails with EIO, full overwrite heals", rmw)
+
+        def foreign():
+            before = sorted(os.listdir(mnt))
+            junk = {
+                "conflicted copy (1).txt": b"sync tool copy",
+                "junk": b"",
+                "AAAAAAAAAAAAAAAAAAAAAA": b"valid base64url, does not decrypt",
+                "veilfs.ln.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA": b"no sidecar",
+                "veilfs.ln.BBBB.name": b"sidecar without file",
+                ".DS_Store": b"\0\0",
+            }
+            for k, v in junk.items():
+                write_file(vol.c(k), v)
+            os.mkdir(vol.c("foreign-dir"))
+            os.symlink("/etc", vol.c("planted-link"))
+            dirc = os.path.dirname(cpath["dir/victim"])
+            write_file(os.path.join(dirc, "Thumbs.db"), b"junk in a subdir")
+            for attempt in ("live", "remounted"):
+                got = sorted(os.listdir(mnt))
+                check_eq(got, before, "listing with foreign files (%s)" % attempt)
+                r = subprocess.run(["ls", "-laR", mnt], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                check_eq(r.returncode, 0, "ls -laR exit status (%s): %s" % (attempt, r.stderr.decode()))
+                check_eq(sorted(os.listdir(j("dir"))), ["victim"], "subdir listing (%s)" % attempt)
+                for n in got:
+                    os.lstat(j(n))
+                if attempt == "live":
+                    nonlocal_m[0].unmount()
+                    nonlocal_m[0] = vol.mount(mnt, fg=True)
+        nonlocal_m = [m]
+        tap.run("foreign files in the cipher dir do not break ls", foreign)
+        m = nonlocal_m[0]
+        j = m.p
+
+        def planted_dir():
+            # replace the cipher dir of "dir" by a symlink to /etc
+            m.unmount()
+            dirc = os.path.dirname(cpath["dir/victim"])
+            moved = dirc + ".moved"
+            os.rename(dirc, moved)
+            os.symlink("/etc", dirc)
+            mm = vol.mount(mnt, fg=True)
+            nonlocal_m[0] = mm
+            try:
+                names = os.listdir(mm.p("dir"))
+            except OSError:
+                names = []
+            check("passwd" not in names and "hostname" not in names,
+                  "a symlink planted in the cipher dir exposes /etc: %s" % names[:10])
+            mm.unmount()
+            os.unlink(dirc)
+            os.rename(moved, dirc)
+            nonlocal_m[0] = vol.mount(mnt, fg=True)
+        tap.run("a symlink planted in place of a cipher directory is not followed", planted_dir)
+        m = nonlocal_m[0]
+    finally:
+        m.unmount(quiet=True)
+    logs = m.log()
+    tap.diag("last daemon log:\n" + logs[-1500:])
+    shutil.rmtree(vol.c("foreign-dir"), ignore_errors=True)
+    sys.exit(tap.done())
+
+
+if __name__ == "__main__":
+    main()
