@@ -37,6 +37,13 @@ struct vnode {
 	bool iv_valid;
 	uint8_t iv[VEIL_DIRIV_BYTES];
 	char *path;         /* last known plaintext path, for log lines only */
+	/*
+	 * The backing file as this daemon last left it (after its own writes):
+	 * an open may keep the kernel's page cache if it is still the same.
+	 */
+	bool stamp_valid;
+	struct timespec stamp_mtime, stamp_ctime;
+	off_t stamp_size;
 	uint64_t logged_block; /* last damaged block logged, +1 (0: none) */
 	time_t logged_at;
 };

@@ -74,6 +74,45 @@ static int backing_flags(int flags)
 	return f | O_CLOEXEC;
 }
 
+static bool same_ts(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* Record the backing file as we leave it (caller holds vn->io exclusively). */
+static void stamp(struct vnode *vn, int fd)
+{
+	struct stat st;
+
+	pthread_mutex_lock(&vn->lock);
+	vn->stamp_valid = fstat(fd, &st) == 0;
+	if (vn->stamp_valid) {
+		vn->stamp_mtime = st.st_mtim;
+		vn->stamp_ctime = st.st_ctim;
+		vn->stamp_size = st.st_size;
+	}
+	pthread_mutex_unlock(&vn->lock);
+}
+
+/* Unchanged since we last wrote or opened it: the kernel's cached pages are good. */
+static bool unchanged(struct vnode *vn, int fd)
+{
+	struct stat st;
+	bool same;
+
+	if (fstat(fd, &st) < 0)
+		return false;
+	pthread_mutex_lock(&vn->lock);
+	same = vn->stamp_valid && same_ts(&st.st_mtim, &vn->stamp_mtime) &&
+	       same_ts(&st.st_ctim, &vn->stamp_ctime) && st.st_size == vn->stamp_size;
+	vn->stamp_valid = true;
+	vn->stamp_mtime = st.st_mtim;
+	vn->stamp_ctime = st.st_ctim;
+	vn->stamp_size = st.st_size;
+	pthread_mutex_unlock(&vn->lock);
+	return same;
+}
+
 /* First opener of a file: the backing file may have changed while closed. */
 static void note_open(struct vnode *vn)
 {
@@ -112,6 +151,7 @@ static int finish_open(struct veil_fs *fs, struct vnode *vn, int fd, struct fuse
 		}
 	}
 	fi->fh = (uint64_t)(uintptr_t)f;
+	fi->keep_cache = unchanged(vn, fd);
 	return 0;
 }
 
@@ -255,6 +295,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		off = (off_t)end;
 	}
 	n = veil_file_write(&fs->v->cc, f->fd, &vn->fst, buf, size, (uint64_t)off);
+	stamp(vn, f->fd);
 	pthread_rwlock_unlock(&vn->io);
 	if (n < 0)
 		fuse_reply_err(req, boundary_err(vn, &vn->fst, (int)n));
@@ -306,6 +347,7 @@ static int truncate_vnode(struct veil_fs *fs, struct vnode *vn, struct fuse_file
 	ret = veil_file_truncate(&fs->v->cc, fd, &vn->fst, size);
 	if (ret < 0)
 		ret = -boundary_err(vn, &vn->fst, ret);
+	stamp(vn, fd);
 	pthread_rwlock_unlock(&vn->io);
 	if (!fi || fd != vfile_of(fi)->fd)
 		close(fd);
@@ -372,6 +414,9 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		if (ret < 0)
 			goto out;
 	}
+	/* Metadata changes move ctime but leave the cached contents valid. */
+	if (vn->type == S_IFREG && !(to_set & FUSE_SET_ATTR_SIZE))
+		stamp(vn, vn->fd);
 	ret = fs_stat(fs, vn, &st);
 out:
 	if (ret < 0)
@@ -409,6 +454,7 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off
 					 (uint64_t)offset + (uint64_t)length);
 	if (ret < 0)
 		ret = -boundary_err(vn, &vn->fst, ret);
+	stamp(vn, f->fd);
 	pthread_rwlock_unlock(&vn->io);
 	fuse_reply_err(req, -ret);
 }
