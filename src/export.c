@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -156,6 +157,59 @@ static void set_meta(struct export *x, int dfd, const char *name, const struct s
 	(void)!utimensat(dfd, name, tv, flags);
 }
 
+/* Decrypt the user xattrs of cipher file @sname onto restored file @dname. */
+static void copy_xattrs(struct export *x, int sdir, const char *sname, int ddir, const char *dname,
+			const char *path)
+{
+	char sp[64], dp[64], plain[256];
+	int sfd = openat(sdir, sname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int dfd = openat(ddir, dname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	char *list = NULL;
+	uint8_t *cval = NULL, *val = NULL;
+	ssize_t len;
+
+	if (sfd < 0 || dfd < 0)
+		goto out;
+	snprintf(sp, sizeof(sp), "/proc/self/fd/%d", sfd);
+	snprintf(dp, sizeof(dp), "/proc/self/fd/%d", dfd);
+	len = listxattr(sp, NULL, 0);
+	if (len <= 0)
+		goto out;
+	list = malloc((size_t)len);
+	cval = malloc(65536);
+	val = malloc(65536);
+	if (!list || !cval || !val || (len = listxattr(sp, list, (size_t)len)) < 0)
+		goto out;
+	for (char *p = list; p < list + len; p += strlen(p) + 1) {
+		ssize_t cl;
+		long vl;
+
+		if (veil_xattr_name_decrypt(x->v->keys, p, plain) < 0)
+			continue;
+		cl = getxattr(sp, p, cval, 65536);
+		vl = cl < 0 ? -EIO : veil_xattr_value_decrypt(x->v->keys, p, cval, (size_t)cl, val);
+		if (vl < 0) {
+			char msg[300];
+
+			snprintf(msg, sizeof(msg), "xattr %s does not authenticate", plain);
+			report(x, path, msg);
+			continue;
+		}
+		if (setxattr(dp, plain, val, (size_t)vl, 0) < 0 && errno != ENOTSUP)
+			report(x, path, strerror(errno));
+	}
+out:
+	if (val)
+		veil_wipe(val, 65536);
+	free(list);
+	free(cval);
+	free(val);
+	if (sfd >= 0)
+		close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+}
+
 static int copy_file(struct export *x, int sdir, const char *sname, int ddir, const char *dname,
 		     const char *path)
 {
@@ -268,6 +322,7 @@ static void export_entry(struct export *x, int sdir, const uint8_t iv[VEIL_DIRIV
 		export_dir(x, s2, civ, d2, p);
 		close(s2);
 		close(d2);
+		copy_xattrs(x, sdir, cname, ddir, name, p);
 		set_meta(x, ddir, name, &st, 0);
 	} else if (S_ISREG(st.st_mode)) {
 		if (st.st_nlink > 1) {
@@ -279,6 +334,7 @@ static void export_entry(struct export *x, int sdir, const uint8_t iv[VEIL_DIRIV
 				}
 		}
 		if (copy_file(x, sdir, cname, ddir, name, p) == 0) {
+			copy_xattrs(x, sdir, cname, ddir, name, p);
 			set_meta(x, ddir, name, &st, 0);
 			x->files++;
 			if (st.st_nlink > 1 && x->nlinks < 1000000) {

@@ -10,6 +10,7 @@
  * from their directory and name.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -36,7 +37,33 @@ struct rnode {
 	size_t datalen;
 	ino_t vino;      /* virtual inode number */
 	int parent_fd;   /* virtual: O_PATH of the directory holding it (borrowed attrs) */
+	/*
+	 * Regular files: the plaintext size last reported to the kernel. An
+	 * open serves exactly that size (if the file still has it), since the
+	 * kernel stops reading at the size it has cached.
+	 */
+	uint64_t reported_psize;
+	bool reported;
+	/* Directories: long-name hash file -> plaintext name, while mtime holds. */
+	struct longcache *lc;
+	struct rnode *prev, *next; /* every live node, freed at unmount */
 };
+
+struct longent {
+	char hash[VEIL_LONGNAME_LEN + 1];
+	char *plain;
+};
+
+struct longcache {
+	struct timespec mtime;
+	size_t n;
+	struct longent *ents; /* sorted by hash */
+};
+
+static pthread_mutex_t lc_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static pthread_mutex_t nodes_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rnode *nodes;
 
 struct rhandle {
 	int fd;
@@ -61,10 +88,40 @@ static struct rnode *rnode_of(fuse_req_t req, fuse_ino_t ino)
 	return (struct rnode *)(uintptr_t)ino;
 }
 
+static void longcache_free(struct longcache *lc)
+{
+	if (!lc)
+		return;
+	for (size_t i = 0; i < lc->n; i++)
+		free(lc->ents[i].plain);
+	free(lc->ents);
+	free(lc);
+}
+
+static void rnode_track(struct rnode *n)
+{
+	pthread_mutex_lock(&nodes_mu);
+	n->prev = NULL;
+	n->next = nodes;
+	if (nodes)
+		nodes->prev = n;
+	nodes = n;
+	pthread_mutex_unlock(&nodes_mu);
+}
+
 static void rnode_free(struct rnode *n)
 {
 	if (!n)
 		return;
+	pthread_mutex_lock(&nodes_mu);
+	if (n->prev)
+		n->prev->next = n->next;
+	else if (nodes == n)
+		nodes = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	pthread_mutex_unlock(&nodes_mu);
+	longcache_free(n->lc);
 	if (n->fd >= 0)
 		close(n->fd);
 	free(n->path);
@@ -91,8 +148,12 @@ static bool excluded(const struct veil_rfs *rfs, const char *relpath)
 	for (int i = 0; i < rfs->nexclude; i++) {
 		const char *p = rfs->exclude[i];
 
-		if (p[0] == '/')
-			p++;
+		/* "/x" is anchored at the root; "x" without a slash matches any name. */
+		if (p[0] == '/') {
+			if (fnmatch(p + 1, relpath, FNM_PATHNAME) == 0)
+				return true;
+			continue;
+		}
 		if (fnmatch(p, relpath, FNM_PATHNAME) == 0)
 			return true;
 		if (!strchr(p, '/') && fnmatch(p, base, 0) == 0)
@@ -132,6 +193,7 @@ static struct rnode *new_virtual(struct rnode *dir, enum rkind kind, const char 
 	if (fstatat(dir->fd, "", &st, AT_EMPTY_PATH) < 0)
 		st.st_ino = 0;
 	n->vino = virtual_ino(st.st_ino, name);
+	rnode_track(n);
 	return n;
 }
 
@@ -159,6 +221,7 @@ static struct rnode *new_real(struct veil_rfs *rfs, struct rnode *dir, const cha
 	n->type = st.st_mode & S_IFMT;
 	if (S_ISDIR(st.st_mode))
 		veil_reverse_diriv(rfs->v->keys, n->path, n->iv);
+	rnode_track(n);
 	return n;
 fail:
 	if (n && n->fd > 0)
@@ -196,6 +259,8 @@ static int rnode_stat(struct veil_rfs *rfs, struct rnode *n, struct stat *st)
 	if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	if (S_ISREG(st->st_mode)) {
+		__atomic_store_n(&n->reported_psize, (uint64_t)st->st_size, __ATOMIC_RELAXED);
+		__atomic_store_n(&n->reported, true, __ATOMIC_RELEASE);
 		st->st_size = (off_t)veil_content_cipher_size((uint64_t)st->st_size, rfs->v->cc.bs);
 	} else if (S_ISLNK(st->st_mode)) {
 		char buf[VEIL_LINK_TARGET_MAX + 2];
@@ -203,7 +268,7 @@ static int rnode_stat(struct veil_rfs *rfs, struct rnode *n, struct stat *st)
 
 		st->st_size = t > 0 ? (off_t)veil_link_encrypted_len((size_t)t) : 0;
 	}
-	st->st_mode &= (mode_t)~07000 | 01000; /* the view is read-only: no set-id bits */
+	/* Modes are passed on whole (set-id bits included): a FUSE mount is nosuid. */
 	return 0;
 }
 
@@ -214,38 +279,79 @@ static void fill_entry(struct veil_rfs *rfs, struct rnode *n, struct fuse_entry_
 	e->entry_timeout = rfs->timeout;
 }
 
-/* Find the plaintext entry of @dir whose long-name hash file is @hashname. */
-static int find_long(struct veil_rfs *rfs, struct rnode *dir, const char *hashname, char *plain,
-		     char *enc)
+static int longent_cmp(const void *a, const void *b)
 {
-	int fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char backing[VEIL_ENCNAME_MAX + 1];
-	struct dirent *de;
-	DIR *d;
-	int ret = -ENOENT;
+	return strcmp(((const struct longent *)a)->hash, ((const struct longent *)b)->hash);
+}
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
+/* Map every long name of @dir to its hash file name (one pass over the directory). */
+static struct longcache *longcache_build(struct veil_rfs *rfs, struct rnode *dir,
+					 const struct timespec *mtime)
+{
+	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
+	struct longcache *lc = calloc(1, sizeof(*lc));
+	int fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d = NULL;
+
+	if (!lc || fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		free(lc);
+		return NULL;
 	}
+	lc->mtime = *mtime;
 	while ((de = readdir(d))) {
 		long n;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (strlen(de->d_name) < 160) /* shorter names never go long */
 			continue;
 		n = veil_name_encrypt(rfs->v->keys, dir->iv, de->d_name, strlen(de->d_name), enc);
 		if (n < 0 || !veil_name_backing(enc, (size_t)n, backing))
 			continue;
-		if (strcmp(backing, hashname) == 0) {
-			memcpy(plain, de->d_name, strlen(de->d_name) + 1);
-			ret = 0;
-			break;
+		if (lc->n == cap) {
+			struct longent *g = realloc(lc->ents, (cap = cap ? cap * 2 : 16) * sizeof(*g));
+
+			if (!g)
+				break;
+			lc->ents = g;
 		}
+		memcpy(lc->ents[lc->n].hash, backing, VEIL_LONGNAME_LEN + 1);
+		lc->ents[lc->n].plain = strdup(de->d_name);
+		if (lc->ents[lc->n].plain)
+			lc->n++;
 	}
 	closedir(d);
+	qsort(lc->ents, lc->n, sizeof(*lc->ents), longent_cmp);
+	return lc;
+}
+
+/* Find the plaintext entry of @dir whose long-name hash file is @hashname. */
+static int find_long(struct veil_rfs *rfs, struct rnode *dir, const char *hashname, char *plain,
+		     char *enc)
+{
+	struct longent key, *hit;
+	struct stat st;
+	int ret = -ENOENT;
+
+	if (fstatat(dir->fd, "", &st, AT_EMPTY_PATH) < 0)
+		return -errno;
+	pthread_mutex_lock(&lc_mu);
+	if (!dir->lc || dir->lc->mtime.tv_sec != st.st_mtim.tv_sec ||
+	    dir->lc->mtime.tv_nsec != st.st_mtim.tv_nsec) {
+		longcache_free(dir->lc);
+		dir->lc = longcache_build(rfs, dir, &st.st_mtim);
+	}
+	snprintf(key.hash, sizeof(key.hash), "%s", hashname);
+	hit = dir->lc ? bsearch(&key, dir->lc->ents, dir->lc->n, sizeof(key), longent_cmp) : NULL;
+	if (hit) {
+		memcpy(plain, hit->plain, strlen(hit->plain) + 1);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&lc_mu);
+	if (ret == 0 && veil_name_encrypt(rfs->v->keys, dir->iv, plain, strlen(plain), enc) < 0)
+		ret = -ENOENT;
 	return ret;
 }
 
@@ -358,8 +464,14 @@ static void rop_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	struct stat st;
 	int ret;
 
-	(void)fi;
 	ret = rnode_stat(rfs_of(req), rnode_of(req, ino), &st);
+	if (ret == 0 && fi && fi->fh && S_ISREG(st.st_mode)) {
+		/* fstat of an open file: the size it is being served at. */
+		struct rhandle *h = (struct rhandle *)(uintptr_t)fi->fh;
+
+		st.st_size = (off_t)veil_content_cipher_size(h->psize, rfs_of(req)->v->cc.bs);
+		__atomic_store_n(&rnode_of(req, ino)->reported_psize, h->psize, __ATOMIC_RELAXED);
+	}
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -433,8 +545,18 @@ static void rop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, e);
 		return;
 	}
-	/* The size is fixed at open: growth during a backup shows at the next open. */
+	/*
+	 * The size is fixed at open: the size last reported to the kernel, which
+	 * reads no further than that (growth shows at the next lookup). If the
+	 * file has shrunk meanwhile, its current size: a shorter, consistent file.
+	 */
 	h->psize = (uint64_t)st.st_size;
+	if (__atomic_load_n(&n->reported, __ATOMIC_ACQUIRE)) {
+		uint64_t rep = __atomic_load_n(&n->reported_psize, __ATOMIC_RELAXED);
+
+		if (rep < h->psize)
+			h->psize = rep;
+	}
 	veil_reverse_file_header(rfs->v->keys, n->path, st.st_nlink, st.st_ino, h->hdr);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fuse_reply_open(req, fi);
@@ -811,6 +933,9 @@ int veil_rfs_init(struct veil_rfs *rfs, struct veil_volume *v)
 
 void veil_rfs_destroy(struct veil_rfs *rfs)
 {
+	/* Nodes the kernel never forgot (it does not, at unmount). */
+	while (nodes && nodes != rfs->root)
+		rnode_free(nodes);
 	rnode_free(rfs->root);
 	free(rfs->conf);
 }

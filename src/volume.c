@@ -313,8 +313,12 @@ long veil_conflict_decode(const struct veil_volume *v, const uint8_t iv[static V
 
 	while (b64url_char(dname[n]))
 		n++;
-	/* The shortest encrypted name is 43 characters; a suffix must follow. */
-	if (n < 43 || n > VEIL_SHORTNAME_MAX || (dname[n] != ' ' && dname[n] != '.'))
+	/*
+	 * The shortest encrypted name is 43 characters; a suffix that says it is
+	 * a conflict copy must follow (lookups find exactly these names again).
+	 */
+	if (n < 43 || n > VEIL_SHORTNAME_MAX || (dname[n] != ' ' && dname[n] != '.') ||
+	    !veil_conflict_name(dname + n))
 		return -EINVAL;
 	r = veil_name_decrypt(v->keys, iv, dname, n, plain);
 	if (r < 0)
@@ -483,8 +487,15 @@ int veil_path_resolve(const struct veil_volume *v, const char *path, int *dfd,
 		if (ret < 0)
 			goto out;
 		ret = 0;
-		if (!next)
+		if (!next) {
+			struct stat st;
+
+			/* The last component may be the display name of a conflict copy. */
+			if (veil_conflict_name(comp) &&
+			    fstatat(cur, backing, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+				(void)!veil_conflict_find(v, cur, iv, comp, backing);
 			break;
+		}
 		int nfd = openat(cur, backing, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 		if (nfd < 0) {
