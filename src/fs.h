@@ -24,7 +24,22 @@
 
 struct vnode {
 	struct vnode *next; /* hash chain, under fs->mutex */
-	int fd;             /* O_PATH | O_NOFOLLOW */
+	/*
+	 * O_PATH | O_NOFOLLOW fd on the backing object. Directories keep theirs
+	 * for life. Other objects may have it closed when too many are open
+	 * (fd == -1); it is reopened through @parent and @bname, checked
+	 * against (dev, ino). An object whose name is gone (unlinked, renamed
+	 * over) is pinned: its fd stays open until the vnode is forgotten.
+	 * Use vnode_fd_get()/vnode_fd_put(); all of these fields are under
+	 * fs->mutex.
+	 */
+	int fd;
+	struct vnode *parent; /* holds a reference (refs) on the parent */
+	char *bname;          /* backing name in @parent */
+	bool pinned;
+	int uses;             /* borrowers of fd right now */
+	uint64_t refs;        /* children that name this vnode as their parent */
+	struct vnode *lru_prev, *lru_next; /* evictable vnodes with an open fd */
 	dev_t dev;
 	ino_t ino;
 	mode_t type;        /* S_IFMT bits */
@@ -59,6 +74,10 @@ struct veil_fs {
 	bool readonly;
 	bool is_root; /* daemon runs as uid 0: give new files to the caller */
 	int proc_self_fd; /* O_PATH fd of /proc/self/fd */
+	/* Open fds of non-directory vnodes, in use order (head: most recent). */
+	struct vnode *lru_head, *lru_tail;
+	size_t open_fds;
+	size_t fd_cache; /* how many of those may stay open */
 };
 
 extern const struct fuse_lowlevel_ops veil_fs_ops;
@@ -67,7 +86,8 @@ extern const struct fuse_lowlevel_ops veil_fs_ops;
 void veil_log_init(bool foreground);
 void veil_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly);
+/* @fd_cache: how many fds of files (not directories) may stay open. */
+int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_t fd_cache);
 void veil_fs_destroy(struct veil_fs *fs);
 
 /* Inode table (fs_inode.c). */
@@ -77,10 +97,22 @@ struct veil_fs *fs_of(fuse_req_t req);
 struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *err);
 void vnode_forget(struct veil_fs *fs, struct vnode *vn, uint64_t n);
 void vnode_set_path(struct vnode *vn, const struct vnode *parent, const char *name);
+/* Borrow the backing fd of @vn (reopened if it was closed); -errno on failure. */
+int vnode_fd_get(struct veil_fs *fs, struct vnode *vn);
+void vnode_fd_put(struct veil_fs *fs, struct vnode *vn);
+/* @vn is (now) reachable as @bname in directory @dir. */
+void vnode_set_name(struct veil_fs *fs, struct vnode *vn, struct vnode *dir, const char *bname);
+/*
+ * The backing name @bname in @dir is about to stop naming object (dev, ino):
+ * if a vnode records that name, open its fd and pin it. Call before the
+ * unlink or rename that removes the name.
+ */
+void vnode_name_going(struct veil_fs *fs, struct vnode *dir, const char *bname, dev_t dev,
+		      ino_t ino);
 int vnode_iv(struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES]);
 /* Open the backing object of @vn with @flags through /proc/self/fd. */
 int vnode_open(struct veil_fs *fs, struct vnode *vn, int flags);
-/* "/proc/self/fd/N" for *xattr and utimensat. */
-void vnode_proc_path(const struct vnode *vn, char buf[static 64]);
+/* "/proc/self/fd/N" of a borrowed fd, for *xattr, chmod and utimensat. */
+void fd_proc_path(int fd, char buf[static 64]);
 
 #endif

@@ -76,7 +76,7 @@ static void vnode_init(struct vnode *vn, int fd, const struct stat *st)
 	pthread_mutex_init(&vn->lock, NULL);
 }
 
-int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly)
+int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_t fd_cache)
 {
 	struct stat st;
 	int fd;
@@ -86,6 +86,7 @@ int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly)
 	fs->readonly = readonly;
 	fs->timeout = 1.0;
 	fs->is_root = geteuid() == 0;
+	fs->fd_cache = fd_cache < 16 ? 16 : fd_cache;
 	pthread_mutex_init(&fs->mutex, NULL);
 	fs->nbuckets = 4096;
 	fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
@@ -96,6 +97,7 @@ int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly)
 		return -errno;
 	vnode_init(&fs->root, fd, &st);
 	fs->root.nlookup = 2;
+	fs->root.pinned = true;
 	fs->root.path = strdup("");
 	fs->proc_self_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fs->proc_self_fd < 0)
@@ -103,13 +105,94 @@ int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly)
 	return 0;
 }
 
-static void vnode_free(struct vnode *vn)
+/* Only vnodes that can be reopened by name sit on the LRU list. */
+static bool evictable(const struct vnode *vn)
 {
-	close(vn->fd);
+	return vn->type != S_IFDIR && !vn->pinned && vn->parent && vn->bname;
+}
+
+static void lru_unlink(struct veil_fs *fs, struct vnode *vn)
+{
+	if (!vn->lru_prev && fs->lru_head != vn)
+		return; /* not on the list */
+	if (vn->lru_prev)
+		vn->lru_prev->lru_next = vn->lru_next;
+	else
+		fs->lru_head = vn->lru_next;
+	if (vn->lru_next)
+		vn->lru_next->lru_prev = vn->lru_prev;
+	else
+		fs->lru_tail = vn->lru_prev;
+	vn->lru_prev = vn->lru_next = NULL;
+}
+
+static void lru_push(struct veil_fs *fs, struct vnode *vn)
+{
+	lru_unlink(fs, vn);
+	if (vn->fd < 0 || !evictable(vn))
+		return;
+	vn->lru_next = fs->lru_head;
+	if (fs->lru_head)
+		fs->lru_head->lru_prev = vn;
+	fs->lru_head = vn;
+	if (!fs->lru_tail)
+		fs->lru_tail = vn;
+}
+
+/* Close the least recently used fds beyond the cache size (fs->mutex held). */
+static void evict(struct veil_fs *fs, size_t keep)
+{
+	struct vnode *vn = fs->lru_tail;
+
+	while (vn && fs->open_fds > keep) {
+		struct vnode *prev = vn->lru_prev;
+
+		if (vn->uses == 0) {
+			lru_unlink(fs, vn);
+			close(vn->fd);
+			vn->fd = -1;
+			fs->open_fds--;
+		}
+		vn = prev;
+	}
+}
+
+static void vnode_free(struct veil_fs *fs, struct vnode *vn);
+
+/* Drop a reference a child held on @vn (fs->mutex held). */
+static void unref_parent(struct veil_fs *fs, struct vnode *vn)
+{
+	while (vn && vn != &fs->root) {
+		struct vnode *up = vn->parent;
+		struct vnode **pp;
+
+		if (--vn->refs || vn->nlookup)
+			return;
+		for (pp = &fs->buckets[bucket(fs, vn->dev, vn->ino)]; *pp; pp = &(*pp)->next)
+			if (*pp == vn) {
+				*pp = vn->next;
+				break;
+			}
+		fs->count--;
+		vn->parent = NULL;
+		vnode_free(fs, vn);
+		vn = up;
+	}
+}
+
+static void vnode_free(struct veil_fs *fs, struct vnode *vn)
+{
+	lru_unlink(fs, vn);
+	if (vn->fd >= 0) {
+		close(vn->fd);
+		if (vn->type != S_IFDIR)
+			fs->open_fds--;
+	}
 	pthread_rwlock_destroy(&vn->io);
 	pthread_mutex_destroy(&vn->lock);
 	veil_wipe(&vn->fst, sizeof(vn->fst));
 	free(vn->path);
+	free(vn->bname);
 	free(vn);
 }
 
@@ -121,7 +204,8 @@ void veil_fs_destroy(struct veil_fs *fs)
 		while (vn) {
 			struct vnode *next = vn->next;
 
-			vnode_free(vn);
+			vn->parent = NULL; /* everything goes: no reference walking */
+			vnode_free(fs, vn);
 			vn = next;
 		}
 	}
@@ -164,8 +248,16 @@ struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *
 			break;
 	if (vn) {
 		vn->nlookup++;
+		if (vn->fd < 0) {
+			/* Evicted earlier: adopt the fd the caller just opened. */
+			vn->fd = fd;
+			fs->open_fds++;
+			lru_push(fs, vn);
+			evict(fs, fs->fd_cache);
+		} else {
+			close(fd);
+		}
 		pthread_mutex_unlock(&fs->mutex);
-		close(fd);
 		return vn;
 	}
 	vn = malloc(sizeof(*vn));
@@ -180,6 +272,8 @@ struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *
 	vn->next = fs->buckets[b];
 	fs->buckets[b] = vn;
 	fs->count++;
+	if (vn->type != S_IFDIR)
+		fs->open_fds++;
 	pthread_mutex_unlock(&fs->mutex);
 	return vn;
 }
@@ -187,6 +281,7 @@ struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *
 void vnode_forget(struct veil_fs *fs, struct vnode *vn, uint64_t n)
 {
 	struct vnode **pp;
+	struct vnode *up;
 
 	pthread_mutex_lock(&fs->mutex);
 	if (vn == &fs->root) {
@@ -197,7 +292,7 @@ void vnode_forget(struct veil_fs *fs, struct vnode *vn, uint64_t n)
 	if (n > vn->nlookup)
 		n = vn->nlookup;
 	vn->nlookup -= n;
-	if (vn->nlookup) {
+	if (vn->nlookup || vn->refs) {
 		pthread_mutex_unlock(&fs->mutex);
 		return;
 	}
@@ -207,8 +302,113 @@ void vnode_forget(struct veil_fs *fs, struct vnode *vn, uint64_t n)
 			break;
 		}
 	fs->count--;
+	up = vn->parent;
+	vn->parent = NULL;
+	vnode_free(fs, vn);
+	if (up)
+		unref_parent(fs, up);
 	pthread_mutex_unlock(&fs->mutex);
-	vnode_free(vn);
+}
+
+void vnode_set_name(struct veil_fs *fs, struct vnode *vn, struct vnode *dir, const char *bname)
+{
+	char *copy;
+
+	if (vn == &fs->root || vn->type == S_IFDIR)
+		return; /* directories keep their fd: no name needed */
+	copy = strdup(bname);
+	pthread_mutex_lock(&fs->mutex);
+	if (copy && !vn->pinned) {
+		struct vnode *old = vn->parent;
+
+		free(vn->bname);
+		vn->bname = copy;
+		copy = NULL;
+		if (dir != old) {
+			dir->refs++;
+			vn->parent = dir;
+			if (old)
+				unref_parent(fs, old);
+		}
+		lru_push(fs, vn);
+		evict(fs, fs->fd_cache);
+	}
+	pthread_mutex_unlock(&fs->mutex);
+	free(copy);
+}
+
+/* Reopen an evicted vnode by name; -ESTALE if the name now holds something else. */
+static int reopen(struct vnode *vn)
+{
+	struct stat st;
+	int fd = openat(vn->parent->fd, vn->bname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ENOENT ? -ESTALE : -errno;
+	if (fstat(fd, &st) < 0 || st.st_dev != vn->dev || st.st_ino != vn->ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+int vnode_fd_get(struct veil_fs *fs, struct vnode *vn)
+{
+	int fd;
+
+	pthread_mutex_lock(&fs->mutex);
+	if (vn->fd < 0) {
+		fd = vn->parent && vn->bname ? reopen(vn) : -ESTALE;
+		if (fd == -EMFILE || fd == -ENFILE) {
+			evict(fs, fs->open_fds / 2);
+			fd = reopen(vn);
+		}
+		if (fd < 0) {
+			pthread_mutex_unlock(&fs->mutex);
+			return fd;
+		}
+		vn->fd = fd;
+		fs->open_fds++;
+	}
+	vn->uses++;
+	lru_push(fs, vn);
+	evict(fs, fs->fd_cache);
+	fd = vn->fd;
+	pthread_mutex_unlock(&fs->mutex);
+	return fd;
+}
+
+void vnode_fd_put(struct veil_fs *fs, struct vnode *vn)
+{
+	pthread_mutex_lock(&fs->mutex);
+	vn->uses--;
+	pthread_mutex_unlock(&fs->mutex);
+}
+
+void vnode_name_going(struct veil_fs *fs, struct vnode *dir, const char *bname, dev_t dev,
+		      ino_t ino)
+{
+	struct vnode *vn;
+
+	pthread_mutex_lock(&fs->mutex);
+	for (vn = fs->buckets[bucket(fs, dev, ino)]; vn; vn = vn->next)
+		if (vn->dev == dev && vn->ino == ino)
+			break;
+	if (vn && vn->type != S_IFDIR && !vn->pinned && vn->parent == dir && vn->bname &&
+	    strcmp(vn->bname, bname) == 0) {
+		if (vn->fd < 0) {
+			int fd = reopen(vn);
+
+			if (fd >= 0) {
+				vn->fd = fd;
+				fs->open_fds++;
+			}
+		}
+		/* With its fd open the object stays reachable; without, it is lost anyway. */
+		vn->pinned = true;
+		lru_unlink(fs, vn);
+	}
+	pthread_mutex_unlock(&fs->mutex);
 }
 
 void vnode_set_path(struct vnode *vn, const struct vnode *parent, const char *name)
@@ -244,21 +444,27 @@ int vnode_iv(struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES])
 	if (ret == 0)
 		memcpy(iv, vn->iv, VEIL_DIRIV_BYTES);
 	pthread_mutex_unlock(&vn->lock);
+	/* Out of fds or memory is not damage: say so rather than EIO. */
+	if (ret == -EMFILE || ret == -ENFILE || ret == -ENOMEM)
+		return ret;
 	return ret == 0 ? 0 : -EIO;
 }
 
-void vnode_proc_path(const struct vnode *vn, char buf[static 64])
+void fd_proc_path(int fd, char buf[static 64])
 {
-	snprintf(buf, 64, "/proc/self/fd/%d", vn->fd);
+	snprintf(buf, 64, "/proc/self/fd/%d", fd);
 }
 
 int vnode_open(struct veil_fs *fs, struct vnode *vn, int flags)
 {
-	char name[32];
-	int fd;
+	char name[64];
+	int pfd = vnode_fd_get(fs, vn), fd;
 
-	(void)fs;
-	snprintf(name, sizeof(name), "/proc/self/fd/%d", vn->fd);
+	if (pfd < 0)
+		return pfd;
+	fd_proc_path(pfd, name);
 	fd = open(name, flags | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	fd = fd < 0 ? -errno : fd;
+	vnode_fd_put(fs, vn);
+	return fd;
 }

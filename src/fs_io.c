@@ -361,13 +361,18 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	struct vnode *vn = vnode_of(req, ino);
 	char proc[64];
 	struct stat st;
-	int ret = 0;
+	int ret = 0, fd;
 
 	if (fs->readonly) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	vnode_proc_path(vn, proc);
+	fd = vnode_fd_get(fs, vn);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	fd_proc_path(fd, proc);
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		if (vn->type == S_IFLNK)
 			ret = -EOPNOTSUPP;
@@ -380,7 +385,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		uid_t uid = to_set & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
 		gid_t gid = to_set & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
 
-		if (fchownat(vn->fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 			ret = -errno;
 			goto out;
 		}
@@ -406,7 +411,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		else if (to_set & FUSE_SET_ATTR_MTIME)
 			tv[1] = attr->st_mtim;
 		if (vn->type == S_IFLNK) {
-			if (utimensat(vn->fd, "", tv, AT_EMPTY_PATH) < 0)
+			if (utimensat(fd, "", tv, AT_EMPTY_PATH) < 0)
 				ret = errno == EINVAL ? -EPERM : -errno;
 		} else if (utimensat(AT_FDCWD, proc, tv, 0) < 0) {
 			ret = -errno;
@@ -416,9 +421,10 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	}
 	/* Metadata changes move ctime but leave the cached contents valid. */
 	if (vn->type == S_IFREG && !(to_set & FUSE_SET_ATTR_SIZE))
-		stamp(vn, vn->fd);
+		stamp(vn, fd);
 	ret = fs_stat(fs, vn, &st);
 out:
+	vnode_fd_put(fs, vn);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -672,10 +678,19 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
 		return;
 	}
 	veil_xattr_value_encrypt(fs->v->keys, cname, (const uint8_t *)value, size, cval);
-	vnode_proc_path(vn, proc);
-	if (setxattr(proc, cname, cval, size + VEIL_AEAD_NONCE_BYTES + VEIL_AEAD_TAG_BYTES,
-		     flags) < 0)
-		ret = errno;
+	ret = vnode_fd_get(fs, vn);
+	if (ret >= 0) {
+		int fd = ret;
+
+		fd_proc_path(fd, proc);
+		ret = setxattr(proc, cname, cval, size + VEIL_AEAD_NONCE_BYTES + VEIL_AEAD_TAG_BYTES,
+			       flags) < 0
+			      ? errno
+			      : 0;
+		vnode_fd_put(fs, vn);
+	} else {
+		ret = -ret;
+	}
 	free(cval);
 	fuse_reply_err(req, ret);
 }
@@ -688,6 +703,7 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 	uint8_t *cval = NULL, *val = NULL;
 	ssize_t clen;
 	long n;
+	int fd;
 
 	n = veil_xattr_name_encrypt(fs->v->keys, name, cname);
 	if (n < 0) {
@@ -695,10 +711,16 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		fuse_reply_err(req, n == -EOPNOTSUPP ? ENODATA : (int)-n);
 		return;
 	}
-	vnode_proc_path(vn, proc);
+	fd = vnode_fd_get(fs, vn);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	fd_proc_path(fd, proc);
 	clen = getxattr(proc, cname, NULL, 0);
 	if (clen < 0) {
 		fuse_reply_err(req, errno);
+		vnode_fd_put(fs, vn);
 		return;
 	}
 	cval = malloc((size_t)clen + 1);
@@ -724,6 +746,7 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		fuse_reply_buf(req, (const char *)val, (size_t)n);
 	}
 out:
+	vnode_fd_put(fs, vn);
 	free(cval);
 	free(val);
 }
@@ -736,8 +759,8 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char *clist = NULL, *out = NULL;
 	ssize_t clen;
 	size_t olen = 0;
+	int fd;
 
-	vnode_proc_path(vn, proc);
 	if (vn->type == S_IFLNK) {
 		/* Symlinks carry no user xattrs (the kernel forbids them). */
 		if (size == 0)
@@ -746,9 +769,16 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 			fuse_reply_buf(req, NULL, 0);
 		return;
 	}
+	fd = vnode_fd_get(fs, vn);
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	fd_proc_path(fd, proc);
 	clen = listxattr(proc, NULL, 0);
 	if (clen < 0) {
 		fuse_reply_err(req, errno);
+		vnode_fd_put(fs, vn);
 		return;
 	}
 	clist = malloc((size_t)clen + 1);
@@ -778,6 +808,7 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	else
 		fuse_reply_buf(req, out, olen);
 done:
+	vnode_fd_put(fs, vn);
 	free(clist);
 	free(out);
 }
@@ -798,6 +829,13 @@ void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		fuse_reply_err(req, n == -EOPNOTSUPP ? ENODATA : (int)-n);
 		return;
 	}
-	vnode_proc_path(vn, proc);
-	fuse_reply_err(req, removexattr(proc, cname) < 0 ? errno : 0);
+	n = vnode_fd_get(fs, vn);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	fd_proc_path((int)n, proc);
+	n = removexattr(proc, cname) < 0 ? errno : 0;
+	vnode_fd_put(fs, vn);
+	fuse_reply_err(req, (int)n);
 }

@@ -69,8 +69,11 @@ int fs_fix_attr(struct veil_fs *fs, struct vnode *vn, struct stat *st)
 		st->st_size = (off_t)size;
 	} else if (S_ISLNK(st->st_mode) && vn) {
 		char *buf = malloc(VEIL_LINK_TARGET_MAX + 1);
-		long n = buf ? veil_readlink_at(fs->v, vn->fd, "", buf) : -ENOMEM;
+		int fd = vnode_fd_get(fs, vn);
+		long n = buf && fd >= 0 ? veil_readlink_at(fs->v, fd, "", buf) : -ENOMEM;
 
+		if (fd >= 0)
+			vnode_fd_put(fs, vn);
 		free(buf);
 		st->st_size = n < 0 ? 0 : n;
 	}
@@ -79,17 +82,19 @@ int fs_fix_attr(struct veil_fs *fs, struct vnode *vn, struct stat *st)
 
 int fs_stat(struct veil_fs *fs, struct vnode *vn, struct stat *st)
 {
-	if (fstatat(vn->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	if (S_ISREG(st->st_mode)) {
-		/* A write may be between two syscalls: read the size under the content lock. */
-		pthread_rwlock_rdlock(&vn->io);
-		int r = fstatat(vn->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+	int fd = vnode_fd_get(fs, vn), r;
 
+	if (fd < 0)
+		return fd;
+	/* A write may be between two syscalls: read a file's size under the content lock. */
+	if (vn->type == S_IFREG)
+		pthread_rwlock_rdlock(&vn->io);
+	r = fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	if (vn->type == S_IFREG)
 		pthread_rwlock_unlock(&vn->io);
-		if (r < 0)
-			return -errno;
-	}
+	vnode_fd_put(fs, vn);
+	if (r < 0)
+		return r;
 	return fs_fix_attr(fs, vn, st);
 }
 
@@ -118,6 +123,7 @@ int fs_lookup_entry(struct veil_fs *fs, struct vnode *dir, const char *name,
 	if (!vn)
 		return -err;
 	vnode_set_path(vn, dir, name);
+	vnode_set_name(fs, vn, dir, backing);
 	if (S_ISREG(st.st_mode)) {
 		ret = fs_stat(fs, vn, &st);
 		if (ret < 0) {
@@ -323,9 +329,15 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	ret = new_name(fs, dir, newname, enc, backing, &is_long);
 	if (ret < 0)
 		goto err;
-	vnode_proc_path(vn, proc);
-	if (linkat(AT_FDCWD, proc, dir->fd, backing, AT_SYMLINK_FOLLOW) < 0) {
-		ret = -errno;
+	ret = vnode_fd_get(fs, vn);
+	if (ret < 0) {
+		undo_new_name(dir, backing, is_long);
+		goto err;
+	}
+	fd_proc_path(ret, proc);
+	ret = linkat(AT_FDCWD, proc, dir->fd, backing, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+	vnode_fd_put(fs, vn);
+	if (ret < 0) {
 		undo_new_name(dir, backing, is_long);
 		goto err;
 	}
@@ -387,6 +399,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (S_ISLNK(st.st_mode))
 		veil_symlink_release(fs->v, dir->fd, backing);
+	vnode_name_going(fs, dir, backing, st.st_dev, st.st_ino);
 	if (unlinkat(dir->fd, backing, 0) < 0) {
 		ret = -errno;
 		goto out;
@@ -530,6 +543,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 			blob[n > 0 ? n : 0] = '\0';
 		}
 	}
+	/* Both names change meaning: keep the objects' fds open from now on. */
+	vnode_name_going(fs, dir, backing, sst.st_dev, sst.st_ino);
+	if (target_exists)
+		vnode_name_going(fs, ndir, nbacking, tst.st_dev, tst.st_ino);
 	if (renameat2(dir->fd, backing, ndir->fd, nbacking, flags) < 0) {
 		ret = -errno;
 		if (dropped_iv) {
@@ -571,7 +588,13 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = veil_readlink_at(fs->v, vn->fd, "", buf);
+	n = vnode_fd_get(fs, vn);
+	if (n >= 0) {
+		int fd = (int)n;
+
+		n = veil_readlink_at(fs->v, fd, "", buf);
+		vnode_fd_put(fs, vn);
+	}
 	if (n == -EBADMSG) {
 		veil_log(LOG_ERR, "%s: symlink target does not authenticate", vn->path ? vn->path : "?");
 		n = -EIO;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,11 +20,20 @@
 #include "fs.h"
 #include "fs_reverse.h"
 
-enum { OPT_PASSFILE = 1000, OPT_EXTPASS, OPT_CONFIG, OPT_RO, OPT_HELP, OPT_REVERSE, OPT_EXCLUDE };
+enum {
+	OPT_PASSFILE = 1000,
+	OPT_EXTPASS,
+	OPT_CONFIG,
+	OPT_RO,
+	OPT_HELP,
+	OPT_REVERSE,
+	OPT_EXCLUDE,
+	OPT_FD_CACHE,
+};
 
 static const char *mount_use =
 	"mount [--reverse [--exclude PATTERN]...] [-f] [-d] [--ro] [-o OPT[,OPT...]] "
-	"[--passfile FILE | --extpass CMD] [--config FILE] DIR MOUNTPOINT";
+	"[--fd-cache N] [--passfile FILE | --extpass CMD] [--config FILE] DIR MOUNTPOINT";
 
 /* Undo the octal escapes of /proc/self/mountinfo in place. */
 static void unescape(char *s)
@@ -99,6 +109,44 @@ static void raise_readahead(const char *path)
 	}
 	free(line);
 	fclose(f);
+}
+
+/*
+ * Every inode the kernel remembers holds one O_PATH fd in the daemon, so a
+ * tree of 100,000 files needs 100,000 fds. Take the system maximum
+ * (fs.nr_open) when allowed to raise the hard limit, else the hard limit.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	unsigned long nr_open = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+	if (f) {
+		if (fscanf(f, "%lu", &nr_open) != 1)
+			nr_open = 0;
+		fclose(f);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (nr_open > rl.rlim_max) {
+		struct rlimit want = { nr_open, nr_open };
+
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/* Half the fd limit for file fds; directories and open files need the rest. */
+static size_t default_fd_cache(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 4096;
+	return (size_t)(rl.rlim_cur / 2);
 }
 
 static int check_mountpoint(const char *mnt, char *real)
@@ -203,6 +251,7 @@ int veil_cmd_mount(int argc, char **argv)
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "reverse", no_argument, NULL, OPT_REVERSE },
 		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+		{ "fd-cache", required_argument, NULL, OPT_FD_CACHE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct veil_passsrc src = { 0 };
@@ -218,6 +267,7 @@ int veil_cmd_mount(int argc, char **argv)
 	int allow_other = 0, reverse = 0;
 	char **exclude = NULL;
 	int nexclude = 0;
+	size_t fd_cache = 0;
 
 	optind = 1;
 	opterr = 0;
@@ -266,6 +316,18 @@ int veil_cmd_mount(int argc, char **argv)
 		case OPT_REVERSE:
 			reverse = 1;
 			break;
+		case OPT_FD_CACHE: {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (*optarg == '\0' || *end || n < 16 || n > 100000000) {
+				veil_err("mount: --fd-cache takes a number from 16 up");
+				ret = VEIL_EXIT_USAGE;
+				goto out;
+			}
+			fd_cache = n;
+			break;
+		}
 		case OPT_EXCLUDE: {
 			char **g = realloc(exclude, (size_t)(nexclude + 1) * sizeof(*g));
 
@@ -358,13 +420,14 @@ int veil_cmd_mount(int argc, char **argv)
 		free(o2);
 	}
 	umask(0); /* modes come from the kernel already masked: apply them exactly */
+	raise_nofile();
 	if (reverse) {
 		ret = veil_rfs_init(&rfs, v);
 		rfs.exclude = exclude;
 		rfs.nexclude = nexclude;
 		rfs_ready = 1;
 	} else {
-		ret = veil_fs_init(&fs, v, ro);
+		ret = veil_fs_init(&fs, v, ro, fd_cache ? fd_cache : default_fd_cache());
 		fs_ready = 1;
 	}
 	if (ret < 0) {

@@ -309,9 +309,16 @@ def short(x):
     return s if len(s) < 300 else s[:300] + "..."
 
 
+MOUNT_EXTRA = ()
+
+
 def main():
-    veilfs, extra = vfs.setup(usage="VEILFS SEED OPS", nargs=2)
+    global MOUNT_EXTRA
+    veilfs, extra = vfs.setup(usage="VEILFS SEED OPS [MOUNT ARGS...]", nargs=2)
     seed, nops = int(extra[0]), int(extra[1])
+    # Further arguments go to 'veilfs mount' (e.g. --fd-cache 16: file fds are
+    # closed and reopened by name all the time).
+    MOUNT_EXTRA = tuple(extra[2:])
     tap = vfs.Tap()
     tap.diag("seed %d, %d operations; reproduce with: test_differential.py VEILFS %d %d"
              % (seed, nops, seed, nops))
@@ -319,7 +326,7 @@ def main():
     vol = vfs.Volume(ws, veilfs)
     plain = ws.mkdir("plain")
     mnt = ws.mkdir("mnt")
-    m = vol.mount(mnt, fg=True)
+    m = vol.mount(mnt, fg=True, extra=MOUNT_EXTRA)
     # the mount's root has the cipher dir's mode (0700 from init)
     os.chmod(plain, os.stat(mnt).st_mode & 0o7777)
     run = Runner(seed, plain, mnt)
@@ -349,7 +356,7 @@ def main():
             def remount():
                 nonlocal m
                 m.unmount()
-                m = vol.mount(mnt, fg=True)
+                m = vol.mount(mnt, fg=True, extra=MOUNT_EXTRA)
                 run.full_compare("after remount")
             tap.run("seed %d: whole tree equal after remount" % seed, remount)
     finally:
