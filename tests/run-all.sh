@@ -4,8 +4,8 @@
 #
 #   build/       -Dwerror=true, every suite (integration tests skip with
 #                exit 77 where /dev/fuse cannot be used)
-#   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer; suites unit,
-#                file, format, cli (no FUSE)
+#   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer; every suite
+#                but lint and fuzz, the mounted daemon included
 #   fuzz         tests/fuzz/run.sh for FUZZ_SECONDS (default 20) per
 #                harness, if that script exists
 #
@@ -26,7 +26,8 @@ ninja -C build-asan
 # Fail on any UBSan report, not only on ASan's.
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	meson test -C build-asan --print-errorlogs \
-	--suite unit --suite file --suite format --suite cli || status=1
+	--suite unit --suite file --suite format --suite cli \
+	--suite integration --suite reverse || status=1
 
 if [ -f tests/fuzz/run.sh ]; then
 	fuzz_seconds=${FUZZ_SECONDS:-20}
