@@ -82,6 +82,12 @@ struct veil_fs {
 
 extern const struct fuse_lowlevel_ops veil_fs_ops;
 
+/*
+ * Serve requests until unmount or a signal: quick requests on the calling
+ * thread, data-carrying ones on @nworkers threads (fs_loop.c). 0 or -errno.
+ */
+int veil_session_loop(struct fuse_session *se, int nworkers);
+
 /* Logging: stderr in the foreground, syslog in the background. */
 void veil_log_init(bool foreground);
 void veil_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -629,6 +629,8 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+	/* Request buffers are handed between threads: they must be memory, not pipes. */
+	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 	/* The kernel, not us, clears set-id bits on write and chown. */
 	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
 }

@@ -884,6 +884,8 @@ static void rop_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_readahead = 4 << 20;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+	/* Request buffers are handed between threads: they must be memory, not pipes. */
+	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 }
 
 const struct fuse_lowlevel_ops veil_rfs_ops = {

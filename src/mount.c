@@ -258,7 +258,6 @@ int veil_cmd_mount(int argc, char **argv)
 	const char *config = NULL, *cipherdir, *mnt;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se = NULL;
-	struct fuse_loop_config *lcfg = NULL;
 	struct veil_volume *v = NULL;
 	struct veil_fs fs;
 	struct veil_rfs rfs;
@@ -464,13 +463,7 @@ int veil_cmd_mount(int argc, char **argv)
 	} else {
 		fprintf(stderr, "veilfs: mounted %s at %s\n", cipherdir, real);
 	}
-	lcfg = fuse_loop_cfg_create();
-	fuse_loop_cfg_set_clone_fd(lcfg, 0);
-	fuse_loop_cfg_set_max_threads(lcfg, 16);
-	fuse_loop_cfg_set_idle_threads(lcfg, 4);
-	/* The loop returns the number of a terminating signal: a clean unmount. */
-	ret = fuse_session_loop_mt(se, lcfg) >= 0 ? VEIL_EXIT_OK : VEIL_EXIT_ERROR;
-	fuse_loop_cfg_destroy(lcfg);
+	ret = veil_session_loop(se, 2) == 0 ? VEIL_EXIT_OK : VEIL_EXIT_ERROR;
 out_unmount:
 	fuse_session_unmount(se);
 out_handlers:

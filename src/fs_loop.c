@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The session loop. One thread receives every request and handles the
+ * quick ones (lookups, attributes, creates, renames...) itself: a request
+ * handed to another thread costs a wake-up, and on a serial workload such
+ * as untar that doubles the time per request (measured: 8952 files in
+ * 2.9-3.6 s with libfuse's multithreaded loop, 1.5-1.7 s on one thread).
+ * Requests that carry data or may take long (read, write, fsync,
+ * fallocate) go to a pool of workers together with the buffer they
+ * arrived in (no copy), so large I/O still runs on every core and a slow
+ * read never holds up a stat.
+ */
+#include <errno.h>
+#include <linux/fuse.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+struct job {
+	struct fuse_buf buf;
+	struct job *next;
+};
+
+struct loop {
+	struct fuse_session *se;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *head, *tail; /* queued requests */
+	struct job *free;        /* spare buffers */
+	size_t nfree;
+	bool stop;
+	int nworkers;
+	pthread_t *workers;
+};
+
+static bool to_worker(const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *h = buf->mem;
+
+	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(*h))
+		return false;
+	switch (h->opcode) {
+	case FUSE_READ:
+	case FUSE_WRITE:
+	case FUSE_FSYNC:
+	case FUSE_FSYNCDIR:
+	case FUSE_FALLOCATE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void job_release(struct loop *l, struct job *j)
+{
+	pthread_mutex_lock(&l->mu);
+	if (l->nfree < 8) {
+		j->next = l->free;
+		l->free = j;
+		l->nfree++;
+		j = NULL;
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (j) {
+		free(j->buf.mem);
+		free(j);
+	}
+}
+
+static struct job *job_get(struct loop *l)
+{
+	struct job *j;
+
+	pthread_mutex_lock(&l->mu);
+	j = l->free;
+	if (j) {
+		l->free = j->next;
+		l->nfree--;
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (!j)
+		j = calloc(1, sizeof(*j)); /* buf.mem NULL: libfuse allocates it */
+	return j;
+}
+
+static void *worker(void *arg)
+{
+	struct loop *l = arg;
+
+	for (;;) {
+		struct job *j;
+
+		pthread_mutex_lock(&l->mu);
+		while (!l->head && !l->stop)
+			pthread_cond_wait(&l->cv, &l->mu);
+		j = l->head;
+		if (!j) {
+			pthread_mutex_unlock(&l->mu);
+			return NULL; /* stopping and drained */
+		}
+		l->head = j->next;
+		if (!l->head)
+			l->tail = NULL;
+		pthread_mutex_unlock(&l->mu);
+		fuse_session_process_buf(l->se, &j->buf);
+		job_release(l, j);
+	}
+}
+
+int veil_session_loop(struct fuse_session *se, int nworkers)
+{
+	struct loop l = { .se = se, .nworkers = nworkers };
+	struct job *j = NULL;
+	int res = 0, started = 0;
+
+	pthread_mutex_init(&l.mu, NULL);
+	pthread_cond_init(&l.cv, NULL);
+	l.workers = calloc((size_t)nworkers, sizeof(*l.workers));
+	for (int i = 0; l.workers && i < nworkers; i++)
+		if (pthread_create(&l.workers[i], NULL, worker, &l) == 0)
+			started++;
+	while (!fuse_session_exited(se)) {
+		if (!j)
+			j = job_get(&l);
+		if (!j) {
+			res = -ENOMEM;
+			break;
+		}
+		j->buf.flags = 0;
+		res = fuse_session_receive_buf(se, &j->buf);
+		if (res == -EINTR)
+			continue;
+		if (res <= 0)
+			break;
+		if (started && to_worker(&j->buf)) {
+			pthread_mutex_lock(&l.mu);
+			j->next = NULL;
+			if (l.tail)
+				l.tail->next = j;
+			else
+				l.head = j;
+			l.tail = j;
+			pthread_cond_signal(&l.cv);
+			pthread_mutex_unlock(&l.mu);
+			j = NULL;
+		} else {
+			fuse_session_process_buf(se, &j->buf);
+		}
+	}
+	pthread_mutex_lock(&l.mu);
+	l.stop = true;
+	pthread_cond_broadcast(&l.cv);
+	pthread_mutex_unlock(&l.mu);
+	for (int i = 0; i < started; i++)
+		pthread_join(l.workers[i], NULL);
+	if (j) {
+		free(j->buf.mem);
+		free(j);
+	}
+	while (l.free) {
+		struct job *n = l.free->next;
+
+		free(l.free->buf.mem);
+		free(l.free);
+		l.free = n;
+	}
+	free(l.workers);
+	pthread_cond_destroy(&l.cv);
+	pthread_mutex_destroy(&l.mu);
+	/* Ended by unmount (0, -ENODEV) or by a signal: both are a clean exit. */
+	if (res == -ENODEV || fuse_session_exited(se))
+		res = 0;
+	return res;
+}
