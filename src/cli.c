@@ -630,7 +630,7 @@ int veil_cmd_cat(int argc, char **argv)
 	if (e == 0 && !backing[0])
 		e = -EISDIR;
 	if (e == 0) {
-		fd = openat(pfd, backing, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		fd = openat(pfd, backing, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 		if (fd < 0)
 			e = errno == ELOOP ? -ELOOP : -errno;
 	}

@@ -19,12 +19,14 @@
 
 #include "cli.h"
 
-enum { OPT_PASSFILE = 1000, OPT_EXTPASS, OPT_CONFIG, OPT_DECRYPT, OPT_HELP };
+enum { OPT_PASSFILE = 1000, OPT_EXTPASS, OPT_CONFIG, OPT_DECRYPT, OPT_HELP, OPT_DEVICES, OPT_SETID };
 
 struct opts {
 	struct veil_passsrc src;
 	const char *config;
 	int decrypt;
+	int devices; /* export: recreate device nodes */
+	int setid;   /* export: keep set-uid/set-gid bits of files */
 };
 
 static int parse(int argc, char **argv, const char *use, int allow_decrypt, struct opts *o)
@@ -34,6 +36,8 @@ static int parse(int argc, char **argv, const char *use, int allow_decrypt, stru
 		{ "extpass", required_argument, NULL, OPT_EXTPASS },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "decrypt", no_argument, NULL, OPT_DECRYPT },
+		{ "devices", no_argument, NULL, OPT_DEVICES },
+		{ "setid", no_argument, NULL, OPT_SETID },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -57,9 +61,15 @@ static int parse(int argc, char **argv, const char *use, int allow_decrypt, stru
 			o->config = optarg;
 			break;
 		case OPT_DECRYPT:
-			if (!allow_decrypt)
+			if (allow_decrypt != 1)
 				goto bad;
 			o->decrypt = 1;
+			break;
+		case OPT_DEVICES:
+		case OPT_SETID:
+			if (allow_decrypt != 2)
+				goto bad;
+			*(c == OPT_DEVICES ? &o->devices : &o->setid) = 1;
 			break;
 		case OPT_HELP:
 			printf("usage: veilfs %s\n", use);
@@ -96,6 +106,8 @@ struct export {
 	uint8_t *buf;
 	size_t bufsz;
 	int is_root;
+	int devices, setid; /* see struct opts */
+	int held_back;      /* device nodes and set-id bits not restored */
 };
 
 static double since(const struct timespec *t0)
@@ -150,10 +162,21 @@ static void set_meta(struct export *x, int dfd, const char *name, const struct s
 	struct timespec tv[2] = { st->st_atim, st->st_mtim };
 	int flags = is_link ? AT_SYMLINK_NOFOLLOW : 0;
 
+	mode_t mode = st->st_mode & 07777;
+
+	/*
+	 * Owners and modes are not authenticated (format.md §12): set-id bits
+	 * on files are restored only on request, so a tampered copy cannot
+	 * plant a set-uid program.
+	 */
+	if (S_ISREG(st->st_mode) && (mode & (S_ISUID | S_ISGID)) && !x->setid) {
+		mode &= (mode_t)~(S_ISUID | S_ISGID);
+		x->held_back++;
+	}
 	if (x->is_root)
 		(void)!fchownat(dfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
 	if (!is_link)
-		(void)!fchmodat(dfd, name, st->st_mode & 07777, 0);
+		(void)!fchmodat(dfd, name, mode, 0);
 	(void)!utimensat(dfd, name, tv, flags);
 }
 
@@ -217,10 +240,19 @@ static int copy_file(struct export *x, int sdir, const char *sname, int ddir, co
 	uint64_t off = 0;
 	int in, out, ret = 0;
 
-	in = openat(sdir, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	in = openat(sdir, sname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (in < 0) {
 		report(x, path, strerror(errno));
 		return 0;
+	}
+	{
+		struct stat sb;
+
+		if (fstat(in, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+			report(x, path, "changed into something other than a file");
+			close(in);
+			return -1;
+		}
 	}
 	out = openat(ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0) {
@@ -378,6 +410,8 @@ static void export_entry(struct export *x, int sdir, const uint8_t iv[VEIL_DIRIV
 		else
 			set_meta(x, ddir, name, &st, 1);
 		free(target);
+	} else if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && !x->devices) {
+		x->held_back++; /* a device node from unauthenticated metadata: only on request */
 	} else {
 		if (mknodat(ddir, name, st.st_mode, st.st_rdev) < 0)
 			report(x, p, strerror(errno));
@@ -446,8 +480,8 @@ static void count_tree(struct export *x, int sdir)
 
 int veil_cmd_export(int argc, char **argv)
 {
-	static const char *use = "export [--config FILE] [--passfile FILE | --extpass CMD] "
-				 "CIPHERDIR [PATH] DESTDIR";
+	static const char *use = "export [--devices] [--setid] [--config FILE] "
+				 "[--passfile FILE | --extpass CMD] CIPHERDIR [PATH] DESTDIR";
 	struct export x;
 	struct opts o;
 	const char *path, *dest;
@@ -457,9 +491,11 @@ int veil_cmd_export(int argc, char **argv)
 	DIR *dd;
 
 	memset(&x, 0, sizeof(x));
-	ret = parse(argc, argv, use, 0, &o);
+	ret = parse(argc, argv, use, 2, &o);
 	if (ret >= 0)
 		return ret;
+	x.devices = o.devices;
+	x.setid = o.setid;
 	if (argc - optind < 2 || argc - optind > 3) {
 		veil_err("export: wrong number of arguments (usage: veilfs %s)", use);
 		return VEIL_EXIT_USAGE;
@@ -526,6 +562,10 @@ int veil_cmd_export(int argc, char **argv)
 	export_dir(&x, sdir, iv, ddir, "");
 done:
 	progress(&x, 1);
+	if (x.held_back)
+		fprintf(stderr, "veilfs: export: %d device node(s) or set-id bit(s) not restored "
+				"(use --devices / --setid)\n",
+			x.held_back);
 	if (x.errors) {
 		veil_err("export: %d item(s) could not be restored (listed above)", x.errors);
 		ret = VEIL_EXIT_INTEGRITY;

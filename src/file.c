@@ -458,7 +458,8 @@ static ssize_t do_write(const struct veil_content_ctx *c, int fd, struct veil_fs
 
 	if (n == 0)
 		return 0;
-	if (off > INT64_MAX - n)
+	/* The cipher file of the result must still fit in an off_t. */
+	if (off > INT64_MAX / 2 - n)
 		return -EFBIG;
 	ret = cipher_size(fd, &w.csize);
 	if (ret < 0)
@@ -590,7 +591,7 @@ int veil_file_truncate(const struct veil_content_ctx *c, int fd, struct veil_fst
 	if (newsize > size) {
 		ssize_t r;
 
-		if (newsize > (uint64_t)INT64_MAX)
+		if (newsize > (uint64_t)INT64_MAX / 2)
 			return -EFBIG;
 		r = do_write(c, fd, st, NULL, (size_t)(newsize - size), size);
 		return r < 0 ? (int)r : 0;

@@ -221,8 +221,14 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 			veil_longname_remove(dir->fd, backing);
 		goto err;
 	}
-	if (!existed)
-		fs_give_to_caller(req, dir, dir->fd, backing);
+	if (!existed) {
+		uid_t uid;
+		gid_t gid;
+
+		/* Through the fd just created: never by name (see fs_new_owner). */
+		if (fs_new_owner(req, dir, &uid, &gid))
+			(void)!fchown(fd, uid, gid);
+	}
 	ret = fs_lookup_entry(fs, dir, name, &e);
 	if (ret < 0) {
 		close(fd);
@@ -498,6 +504,16 @@ err:
 	fuse_reply_err(req, -ret);
 }
 
+/* A name someone else put in the cipher directory, made safe for a log line. */
+static void printable(const char *in, char out[static 256])
+{
+	size_t i;
+
+	for (i = 0; in[i] && i < 255; i++)
+		out[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? '?' : in[i];
+	out[i] = '\0';
+}
+
 /* Remember which foreign names were reported, so each is logged once. */
 static int foreign_seen(const struct vnode *dir, const char *name)
 {
@@ -564,18 +580,26 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		} else if (n == -ENOENT) {
 			goto skip; /* part of the format */
 		} else if (n < 0) {
-			if (!foreign_seen(dir, d->entry->d_name))
+			if (!foreign_seen(dir, d->entry->d_name)) {
+				char shown[256];
+
+				printable(d->entry->d_name, shown);
 				veil_log(LOG_WARNING,
 					 "directory %s: skipping '%s' in the cipher directory: not a "
 					 "name of this volume (%s)",
-					 path_of(dir), d->entry->d_name,
+					 path_of(dir), shown,
 					 n == -EBADMSG ? "does not authenticate" : "foreign file");
+			}
 			goto skip;
 		}
 		if (veil_entry_classify(d->entry->d_name) == VEIL_ENTRY_FOREIGN &&
-		    !foreign_seen(dir, d->entry->d_name))
+		    !foreign_seen(dir, d->entry->d_name)) {
+			char shown[256];
+
+			printable(name, shown);
 			veil_log(LOG_NOTICE, "directory %s: sync conflict copy shown as '%s'",
-				 path_of(dir), name);
+				 path_of(dir), shown);
+		}
 		if (plus) {
 			struct fuse_entry_param e;
 

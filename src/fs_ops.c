@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -184,21 +185,25 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, fs_of(req)->timeout);
 }
 
-/* New objects belong to the caller when the daemon runs as root. */
-void fs_give_to_caller(fuse_req_t req, struct vnode *dir, int dfd, const char *name)
+/*
+ * New objects belong to the caller when the daemon runs as root. Returns
+ * false when nothing needs changing. Ownership is always set through an fd
+ * on the object itself, never by name: someone who can write to the cipher
+ * directory could otherwise swap another file in under that name.
+ */
+bool fs_new_owner(fuse_req_t req, struct vnode *dir, uid_t *uid, gid_t *gid)
 {
 	struct veil_fs *fs = fs_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct stat pst;
-	gid_t gid = ctx->gid;
 
 	if (!fs->is_root)
-		return;
+		return false;
+	*uid = ctx->uid;
+	*gid = ctx->gid;
 	if (fstatat(dir->fd, "", &pst, AT_EMPTY_PATH) == 0 && (pst.st_mode & S_ISGID))
-		gid = pst.st_gid;
-	if (ctx->uid == 0 && gid == 0)
-		return;
-	(void)!fchownat(dfd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW);
+		*gid = pst.st_gid;
+	return *uid != 0 || *gid != 0;
 }
 
 /* Prepare a new name: for a long name, its sidecar goes first. */
@@ -250,6 +255,8 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
 	uint8_t iv[VEIL_DIRIV_BYTES];
 	struct stat pst;
+	uid_t uid;
+	gid_t gid;
 	int is_long = 0, ret;
 
 	ret = new_name(fs, dir, name, enc, backing, &is_long);
@@ -257,12 +264,13 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		goto err;
 	if (fstatat(dir->fd, "", &pst, AT_EMPTY_PATH) == 0 && (pst.st_mode & S_ISGID))
 		mode |= S_ISGID;
-	ret = veil_mkdir_diriv(dir->fd, backing, mode, iv);
+	if (!fs_new_owner(req, dir, &uid, &gid))
+		uid = (uid_t)-1, gid = (gid_t)-1;
+	ret = veil_mkdir_diriv_owned(dir->fd, backing, mode, uid, gid, iv);
 	if (ret < 0) {
 		undo_new_name(dir, backing, is_long);
 		goto err;
 	}
-	fs_give_to_caller(req, dir, dir->fd, backing);
 	reply_new_entry(req, dir, name);
 	return;
 err:
@@ -280,16 +288,56 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	ret = new_name(fs, dir, name, enc, backing, &is_long);
 	if (ret < 0)
 		goto err;
-	if (mknodat(dir->fd, backing, mode, rdev) < 0) {
-		ret = -errno;
+	{
+		/* Created with the caller's filesystem ids (per thread), so no chown by name. */
+		uid_t uid;
+		gid_t gid;
+		bool as = fs_new_owner(req, dir, &uid, &gid);
+
+		if (as) {
+			setfsgid(gid);
+			setfsuid(uid);
+		}
+		ret = mknodat(dir->fd, backing, mode, rdev) < 0 ? -errno : 0;
+		if (as) {
+			setfsuid(0);
+			setfsgid(0);
+		}
+	}
+	if (ret < 0) {
 		undo_new_name(dir, backing, is_long);
 		goto err;
 	}
-	fs_give_to_caller(req, dir, dir->fd, backing);
 	reply_new_entry(req, dir, name);
 	return;
 err:
 	fuse_reply_err(req, -ret);
+}
+
+/*
+ * Give a new symlink to the caller through an O_PATH fd, after checking
+ * that the object under the name is a symlink with the target just written
+ * (a fresh random nonce makes it unique).
+ */
+static void chown_new_link(fuse_req_t req, struct vnode *dir, const char *backing,
+			   const char *target)
+{
+	struct veil_fs *fs = fs_of(req);
+	char *got = malloc(VEIL_LINK_TARGET_MAX + 1);
+	uid_t uid;
+	gid_t gid;
+	int fd;
+
+	if (!got || !fs_new_owner(req, dir, &uid, &gid)) {
+		free(got);
+		return;
+	}
+	fd = openat(dir->fd, backing, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && veil_readlink_at(fs->v, fd, "", got) >= 0 && strcmp(got, target) == 0)
+		(void)!fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+	if (fd >= 0)
+		close(fd);
+	free(got);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -307,7 +355,7 @@ static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 		undo_new_name(dir, backing, is_long);
 		goto err;
 	}
-	fs_give_to_caller(req, dir, dir->fd, backing);
+	chown_new_link(req, dir, backing, link);
 	reply_new_entry(req, dir, name);
 	return;
 err:
@@ -380,6 +428,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct vnode *dir = vnode_of(req, parent);
 	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
 	struct stat st;
+	char blob[VEIL_LONGNAME_LEN + 2] = "";
 	int ret;
 
 	if (fs->readonly) {
@@ -397,13 +446,19 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		ret = -EISDIR;
 		goto out;
 	}
-	if (S_ISLNK(st.st_mode))
-		veil_symlink_release(fs->v, dir->fd, backing);
+	if (S_ISLNK(st.st_mode) && st.st_nlink == 1) {
+		ssize_t n = readlinkat(dir->fd, backing, blob, sizeof(blob) - 1);
+
+		blob[n > 0 ? n : 0] = '\0';
+	}
 	vnode_name_going(fs, dir, backing, st.st_dev, st.st_ino);
 	if (unlinkat(dir->fd, backing, 0) < 0) {
 		ret = -errno;
 		goto out;
 	}
+	/* The link is gone: now its target blob, if it had one, may go too. */
+	if (blob[0] && veil_entry_classify(blob) == VEIL_ENTRY_LINKBLOB)
+		unlinkat(fs->v->dirfd, blob, 0);
 	if (ret == 1)
 		veil_longname_remove(dir->fd, backing);
 	ret = 0;
@@ -417,6 +472,7 @@ out:
  */
 static int remove_dir(int pfd, const char *backing)
 {
+	uint8_t iv[VEIL_DIRIV_BYTES];
 	char tmp[64];
 	int dfd, ret;
 
@@ -428,6 +484,10 @@ static int remove_dir(int pfd, const char *backing)
 		goto out;
 	snprintf(tmp, sizeof(tmp), VEIL_TEMP_PREFIX "r%08x%08x", veil_random_u32(),
 		 veil_random_u32());
+	if (veil_diriv_read(dfd, iv) < 0) {
+		ret = -EIO;
+		goto out;
+	}
 	if (renameat(pfd, backing, pfd, tmp) < 0) {
 		ret = -errno;
 		goto out;
@@ -437,8 +497,18 @@ static int remove_dir(int pfd, const char *backing)
 		(void)!renameat(pfd, tmp, pfd, backing);
 		goto out;
 	}
-	if (unlinkat(pfd, tmp, AT_REMOVEDIR) < 0)
+	if (unlinkat(pfd, tmp, AT_REMOVEDIR) < 0) {
+		/* Something appeared in it meanwhile: put the IV and the name back. */
+		int fd = openat(dfd, VEIL_DIRIV_NAME, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+
 		ret = -errno;
+		if (fd >= 0) {
+			(void)!write(fd, iv, sizeof(iv));
+			fsync(fd);
+			close(fd);
+		}
+		(void)!renameat(pfd, tmp, pfd, backing);
+	}
 out:
 	close(dfd);
 	return ret;

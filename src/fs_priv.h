@@ -13,7 +13,7 @@ int fs_fix_attr(struct veil_fs *fs, struct vnode *vn, struct stat *st);
 int fs_stat(struct veil_fs *fs, struct vnode *vn, struct stat *st);
 int fs_lookup_entry(struct veil_fs *fs, struct vnode *dir, const char *name,
 		    struct fuse_entry_param *e);
-void fs_give_to_caller(fuse_req_t req, struct vnode *dir, int dfd, const char *name);
+bool fs_new_owner(fuse_req_t req, struct vnode *dir, uid_t *uid, gid_t *gid);
 
 void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		   struct fuse_file_info *fi);

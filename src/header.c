@@ -288,9 +288,18 @@ int veil_header_load(int dirfd, const char *name, struct veil_header *h)
 	size_t got = 0;
 	int fd, ret;
 
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	{
+		struct stat st;
+
+		/* A FIFO or device in place of the header must neither hang nor be read. */
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			close(fd);
+			return S_ISDIR(st.st_mode) ? -EISDIR : -EMEDIUMTYPE;
+		}
+	}
 	while (got < sizeof(buf)) {
 		ssize_t r = read(fd, buf + got, sizeof(buf) - got);
 

@@ -261,7 +261,7 @@ int veil_cmd_mount(int argc, char **argv)
 	struct veil_volume *v = NULL;
 	struct veil_fs fs;
 	struct veil_rfs rfs;
-	char real[PATH_MAX], *opt_all = NULL, *fsname = NULL, *rconf = NULL;
+	char real[PATH_MAX], *opt_all = NULL, *fsname = NULL, *rconf = NULL, *mount_opts = NULL;
 	int foreground = 0, debug = 0, ro = 0, o, ret, fuse_fd, fs_ready = 0, rfs_ready = 0;
 	int allow_other = 0, reverse = 0;
 	char **exclude = NULL;
@@ -400,8 +400,10 @@ int veil_cmd_mount(int argc, char **argv)
 	if (ret != 0)
 		goto out;
 
-	if (asprintf(&fsname, "-ofsname=veilfs:%s,subtype=veilfs", cipherdir) < 0 ||
-	    add_arg(&args, "veilfs") || add_arg(&args, fsname)) {
+	/* The path goes into an option string: escape ',' and '\\' so it cannot add options. */
+	if (asprintf(&fsname, "fsname=veilfs:%s", cipherdir) < 0 || add_arg(&args, "veilfs") ||
+	    fuse_opt_add_opt_escaped(&mount_opts, fsname) != 0 ||
+	    fuse_opt_add_opt(&mount_opts, "subtype=veilfs") != 0) {
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
@@ -409,14 +411,13 @@ int veil_cmd_mount(int argc, char **argv)
 	if ((allow_other && (ret = add_arg(&args, "-odefault_permissions"))) ||
 	    (ro && (ret = add_arg(&args, "-oro"))) || (debug && (ret = add_arg(&args, "-d"))))
 		goto out;
-	if (opt_all) {
-		char *o2;
-
-		if (asprintf(&o2, "-o%s", opt_all) < 0 || add_arg(&args, o2)) {
-			ret = VEIL_EXIT_ERROR;
-			goto out;
-		}
-		free(o2);
+	if (opt_all && fuse_opt_add_opt(&mount_opts, opt_all) != 0) {
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	if (add_arg(&args, "-o") || add_arg(&args, mount_opts)) {
+		ret = VEIL_EXIT_ERROR;
+		goto out;
 	}
 	umask(0); /* modes come from the kernel already masked: apply them exactly */
 	raise_nofile();
@@ -481,5 +482,6 @@ out:
 	veil_volume_close(v);
 	free(opt_all);
 	free(fsname);
+	free(mount_opts);
 	return ret;
 }

@@ -28,12 +28,21 @@ int veil_fsync_dir(int dfd)
 
 static int read_small(int dfd, const char *name, uint8_t *buf, size_t cap, size_t *got)
 {
-	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/*
+	 * O_NONBLOCK and the type check: a FIFO planted in the cipher directory
+	 * must not hang the daemon (nor a device be read).
+	 */
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
 	int ret = 0;
 
 	*got = 0;
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EBADMSG;
+	}
 	while (*got < cap) {
 		ssize_t r = read(fd, buf + *got, cap - *got);
 
@@ -206,6 +215,12 @@ int veil_diriv_create(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES])
 int veil_mkdir_diriv(int parentfd, const char *bname, mode_t mode,
 		     uint8_t iv[static VEIL_DIRIV_BYTES])
 {
+	return veil_mkdir_diriv_owned(parentfd, bname, mode, (uid_t)-1, (gid_t)-1, iv);
+}
+
+int veil_mkdir_diriv_owned(int parentfd, const char *bname, mode_t mode, uid_t uid, gid_t gid,
+			   uint8_t iv[static VEIL_DIRIV_BYTES])
+{
 	char tmp[64];
 	int dfd, ret;
 
@@ -219,6 +234,8 @@ int veil_mkdir_diriv(int parentfd, const char *bname, mode_t mode,
 		goto fail;
 	}
 	ret = veil_diriv_create(dfd, iv);
+	if (ret == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(dfd, uid, gid) < 0)
+		ret = -errno;
 	if (ret == 0 && fchmod(dfd, mode & 07777) < 0)
 		ret = -errno;
 	if (ret == 0)
@@ -304,6 +321,28 @@ static bool b64url_char(char c)
 	       c == '-' || c == '_';
 }
 
+/*
+ * The suffixes sync tools append, and nothing else: " (... conflict...)"
+ * (Dropbox, Nextcloud, ownCloud) and ".sync-conflict-<date>-<time>-<id>"
+ * (Syncthing). The suffix is not authenticated, so it is kept to these
+ * shapes: it cannot give a file an arbitrary new extension.
+ */
+static bool conflict_suffix(const char *s)
+{
+	size_t n = strlen(s);
+	static const char sync[] = ".sync-conflict-";
+
+	if (n > 2 && s[0] == ' ' && s[1] == '(' && s[n - 1] == ')' && strcasestr(s, "conflict"))
+		return memchr(s + 2, '(', n - 3) == NULL && memchr(s + 2, ')', n - 3) == NULL;
+	if (strncmp(s, sync, sizeof(sync) - 1) == 0) {
+		for (const char *p = s + sizeof(sync) - 1; *p; p++)
+			if (!b64url_char(*p))
+				return false;
+		return n > sizeof(sync) - 1;
+	}
+	return false;
+}
+
 long veil_conflict_decode(const struct veil_volume *v, const uint8_t iv[static VEIL_DIRIV_BYTES],
 			  const char *dname, char *out)
 {
@@ -317,8 +356,7 @@ long veil_conflict_decode(const struct veil_volume *v, const uint8_t iv[static V
 	 * The shortest encrypted name is 43 characters; a suffix that says it is
 	 * a conflict copy must follow (lookups find exactly these names again).
 	 */
-	if (n < 43 || n > VEIL_SHORTNAME_MAX || (dname[n] != ' ' && dname[n] != '.') ||
-	    !veil_conflict_name(dname + n))
+	if (n < 43 || n > VEIL_SHORTNAME_MAX || !conflict_suffix(dname + n))
 		return -EINVAL;
 	r = veil_name_decrypt(v->keys, iv, dname, n, plain);
 	if (r < 0)
