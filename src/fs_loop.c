@@ -19,6 +19,9 @@
 
 #include "fs.h"
 
+/* Reads and writes up to this size are served on the receiving thread. */
+#define INLINE_IO_MAX (16 * 1024)
+
 struct job {
 	struct fuse_buf buf;
 	struct job *next;
@@ -43,8 +46,14 @@ static bool to_worker(const struct fuse_buf *buf)
 	if ((buf->flags & FUSE_BUF_IS_FD) || buf->size < sizeof(*h))
 		return false;
 	switch (h->opcode) {
-	case FUSE_READ:
+	case FUSE_READ: {
+		const struct fuse_read_in *in = (const void *)(h + 1);
+
+		/* A small read is cheaper here than a wake-up (4 KiB random reads). */
+		return buf->size < sizeof(*h) + sizeof(*in) || in->size > INLINE_IO_MAX;
+	}
 	case FUSE_WRITE:
+		return h->len > sizeof(*h) + sizeof(struct fuse_write_in) + INLINE_IO_MAX;
 	case FUSE_FSYNC:
 	case FUSE_FSYNCDIR:
 	case FUSE_FALLOCATE:
