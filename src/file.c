@@ -342,7 +342,8 @@ struct seal_job {
 	const uint8_t *hdr;
 	uint64_t first, e, nl;
 	bool temp_last;
-	uint8_t *plain, *cbuf;
+	uint8_t *cbuf;
+	const uint8_t *src[CHUNK]; /* plaintext of each block (composed, or the caller's) */
 	size_t lastlen; /* length of block e; every other block is full */
 };
 
@@ -356,7 +357,7 @@ static void seal_one(void *ctx, size_t i)
 	veil_nonce(nonce);
 	veil_content_seal(j->c->keys->content, j->hdr, idx,
 			  idx == j->nl || (j->temp_last && idx == j->e), nonce,
-			  j->plain + i * j->c->bs, len, j->cbuf + i * cbs(j->c));
+			  j->src[i], len, j->cbuf + i * cbs(j->c));
 }
 
 /*
@@ -373,7 +374,7 @@ static int write_range(struct wctx *w, uint64_t a, uint64_t b, uint64_t skip, ui
 	uint64_t nl = last_block(w->newsize, c->bs);
 	uint64_t pend_idx = UINT64_MAX;
 	size_t pend_len = 0;
-	struct seal_job sj = { .c = c, .hdr = w->st->hdr, .nl = nl, .plain = plain, .cbuf = cbuf };
+	struct seal_job sj = { .c = c, .hdr = w->st->hdr, .nl = nl, .cbuf = cbuf };
 	int ret;
 
 	while (a <= b) {
@@ -390,12 +391,25 @@ static int write_range(struct wctx *w, uint64_t a, uint64_t b, uint64_t skip, ui
 			e = skip - 1;
 		}
 		temp_last = e != nl && (disk_last == UINT64_MAX || e > disk_last);
-		/* Compose in order (it may read old blocks), then seal on two cores. */
+		/*
+		 * Compose in order (it may read old blocks), then seal on two cores.
+		 * A block made only of the caller's bytes is sealed from them directly.
+		 */
 		for (uint64_t idx = first; idx <= e; idx++) {
-			long len = compose(w, idx, plain + (idx - first) * c->bs);
+			uint64_t bstart = idx * c->bs, bend = umin(bstart + c->bs, w->newsize);
+			long len;
 
-			if (len < 0)
-				return (int)len;
+			if (w->src && w->off <= bstart && w->end >= bend) {
+				sj.src[idx - first] = w->src + (bstart - w->off);
+				len = (long)(bend - bstart);
+			} else {
+				uint8_t *p = plain + (idx - first) * c->bs;
+
+				len = compose(w, idx, p);
+				if (len < 0)
+					return (int)len;
+				sj.src[idx - first] = p;
+			}
 			clen += (size_t)len + VEIL_BLOCK_OVERHEAD;
 			sj.lastlen = (size_t)len;
 		}
@@ -415,7 +429,7 @@ static int write_range(struct wctx *w, uint64_t a, uint64_t b, uint64_t skip, ui
 		if (temp_last) {
 			pend_idx = e;
 			pend_len = c->bs; /* not the end block, so a full block */
-			memcpy(pend, plain + (e - first) * c->bs, pend_len);
+			memcpy(pend, sj.src[e - first], pend_len);
 		}
 		a = e + 1;
 	}
