@@ -17,7 +17,7 @@
 # Must run as root (tmpfs mount, /proc/sys/vm/drop_caches).
 # Environment overrides: WORKLOADS (groups to run, default "seq fio tree
 # create"), SEQ_DATA (random | zero: data of the sequential write, default
-# zero), REPS, SEQ_MB, FIO_MB, FIO_RUNTIME (fio time syntax:
+# random), REPS, SEQ_MB, FIO_MB, FIO_RUNTIME (fio time syntax:
 # 10, 500ms), FILES, CREATE_N, TMPFS_SIZE, OUTDIR, VEILFS (path of the veilfs
 # binary; default build-bench/veilfs, rebuilt with meson --buildtype=release
 # when missing or older than src/), VEILFS_DESC (what to report as its source,

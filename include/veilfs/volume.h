@@ -64,6 +64,9 @@ int veil_diriv_create(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES]) VEIL_MUST_CH
  */
 int veil_mkdir_diriv(int parentfd, const char *bname, mode_t mode,
 		     uint8_t iv[static VEIL_DIRIV_BYTES]) VEIL_MUST_CHECK;
+/* The same, giving the directory to @uid:@gid (through its fd, before it is visible). */
+int veil_mkdir_diriv_owned(int parentfd, const char *bname, mode_t mode, uid_t uid, gid_t gid,
+			   uint8_t iv[static VEIL_DIRIV_BYTES]) VEIL_MUST_CHECK;
 
 /*
  * Map a plaintext name in a directory to its backing name, writing the
