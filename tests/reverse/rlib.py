@@ -23,7 +23,6 @@ killed by pid. The workspace is removed only when nothing is mounted in it;
 import atexit
 import hashlib
 import os
-import re
 import shutil
 import signal
 import socket
@@ -223,81 +222,13 @@ def cipher_size(psize):
     return HEADER_BYTES + psize + nblocks * (CBLOCK - BLOCK)
 
 
-# ------------------------------------------------------------ mountinfo
+# ------------------------------------------- mountinfo and daemon processes
+# Shared with the forward-mode integration tests (tests/integration/vfs.py).
 
-def _unescape(s):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), s)
-
-
-def mountinfo():
-    res = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            parts = line.split()
-            sep = parts.index("-")
-            res.append((_unescape(parts[4]), parts[sep + 1], _unescape(parts[sep + 2]),
-                        parts[5] + "," + parts[sep + 3]))
-    return res
-
-
-def mount_entry(path):
-    path = os.path.realpath(path)
-    for e in reversed(mountinfo()):
-        if e[0] == path:
-            return e
-    return None
-
-
-def is_fuse_mounted(path):
-    e = mount_entry(path)
-    return e is not None and e[1].startswith("fuse")
-
-
-def mounts_below(root):
-    root = os.path.realpath(root)
-    return [e[0] for e in mountinfo() if e[0] == root or e[0].startswith(root + "/")]
-
-
-# -------------------------------------------------------------- processes
-
-def pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            st = f.read()
-    except OSError:
-        return False
-    return st[st.rindex(")") + 2] != "Z"
-
-
-def wait_pids_gone(pids, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if not any(pid_alive(p) for p in pids):
-            return True
-        time.sleep(0.05)
-    return not any(pid_alive(p) for p in pids)
-
-
-def daemon_pids(veilfs, mountpoint):
-    """Pids of veilfs processes whose command line names @mountpoint."""
-    me = os.getpid()
-    want = os.path.realpath(veilfs)
-    mp = os.path.abspath(mountpoint).encode()
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == me:
-            continue
-        try:
-            exe = os.readlink("/proc/%s/exe" % d)
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                cl = f.read().split(b"\0")
-        except OSError:
-            continue
-        if exe.endswith(" (deleted)"):
-            exe = exe[: -len(" (deleted)")]
-        if exe == want and b"mount" in cl and mp in [os.path.abspath(a) for a in cl if a]:
-            pids.append(int(d))
-    return pids
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from vfs import (  # noqa: E402,F401
+    _unescape, daemon_pids, is_fuse_mounted, mount_entry, mountinfo, mounts_below, pid_alive,
+    wait_pids_gone)
 
 
 _mounts = []
