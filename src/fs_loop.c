@@ -11,6 +11,9 @@
  * read never holds up a stat.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <time.h>
 #include <linux/fuse.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -18,6 +21,9 @@
 #include <string.h>
 
 #include "fs.h"
+
+/* How long the receiving thread polls for the next request before sleeping. */
+#define SPIN_NS 50000L
 
 /* Reads and writes up to this size are served on the receiving thread. */
 #define INLINE_IO_MAX (16 * 1024)
@@ -124,6 +130,12 @@ int veil_session_loop(struct fuse_session *se, int nworkers)
 	struct loop l = { .se = se, .nworkers = nworkers };
 	struct job *j = NULL;
 	int res = 0, started = 0;
+	struct timespec spin_start = { 0, 0 };
+	bool spinning = false;
+	int fl = fcntl(fuse_session_fd(se), F_GETFL);
+
+	if (fl >= 0)
+		fcntl(fuse_session_fd(se), F_SETFL, fl | O_NONBLOCK);
 
 	pthread_mutex_init(&l.mu, NULL);
 	pthread_cond_init(&l.cv, NULL);
@@ -142,6 +154,31 @@ int veil_session_loop(struct fuse_session *se, int nworkers)
 		res = fuse_session_receive_buf(se, &j->buf);
 		if (res == -EINTR)
 			continue;
+		if (res == -EAGAIN) {
+			/*
+			 * Nothing yet. A serial client sends its next request within
+			 * microseconds: look again for a short while before sleeping.
+			 */
+			struct timespec now;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (!spinning) {
+				spin_start = now;
+				spinning = true;
+			}
+			if ((now.tv_sec - spin_start.tv_sec) * 1000000000L + now.tv_nsec -
+				    spin_start.tv_nsec <
+			    SPIN_NS)
+				continue;
+			{
+				struct pollfd pfd = { .fd = fuse_session_fd(se), .events = POLLIN };
+
+				poll(&pfd, 1, -1);
+			}
+			spinning = false;
+			continue;
+		}
+		spinning = false;
 		if (res <= 0)
 			break;
 		if (started && to_worker(&j->buf)) {
