@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Things a local writer of the cipher directory may plant, and paths that
+must not be read as mount options (findings of a security review).
+
+- a FIFO in place of a directory's veilfs.diriv: listing the directory
+  fails with EIO within seconds instead of hanging the daemon, and the
+  rest of the mount keeps working;
+- a cipher directory whose path contains ",allow_other": the mount must not
+  get allow_other (the path is escaped in fsname);
+- a conflict-copy name with an arbitrary suffix is not shown.
+
+usage: test_planted.py VEILFS
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vfs  # noqa: E402
+from vfs import check, check_eq, read_file, write_file  # noqa: E402
+
+
+def main():
+    veilfs, _ = vfs.setup()
+    tap = vfs.Tap()
+    ws = vfs.Workspace()
+
+    def fifo_diriv():
+        vol = vfs.Volume(ws, veilfs, name="fifo")
+        mnt = ws.mkdir("mnt-fifo")
+        m = vol.mount(mnt, fg=True)
+        try:
+            os.mkdir(m.p("d"))
+            write_file(m.p("d", "f"), b"x")
+            write_file(m.p("other"), b"still readable")
+        finally:
+            m.unmount()
+        dirs = [e for e in os.listdir(vol.dir) if os.path.isdir(vol.c(e))]
+        check_eq(len(dirs), 1, "cipher directories")
+        iv = vol.c(dirs[0], "veilfs.diriv")
+        os.chmod(iv, 0o644)
+        os.unlink(iv)
+        os.mkfifo(iv)
+        m = vol.mount(mnt, fg=True)
+        try:
+            r = subprocess.run(["timeout", "10", "ls", m.p("d")], capture_output=True)
+            check(r.returncode not in (0, 124), "ls of the directory neither hangs nor succeeds "
+                  "(rc %d)" % r.returncode)
+            check_eq(read_file(m.p("other")), b"still readable", "the rest of the mount")
+        finally:
+            m.unmount()
+    tap.run("a FIFO planted as a dir IV gives an error, not a hang", fifo_diriv)
+
+    def comma_path():
+        vol = vfs.Volume(ws, veilfs, name="c,allow_other")
+        mnt = ws.mkdir("mnt-comma")
+        m = vol.mount(mnt, fg=True)
+        try:
+            e = vfs.mount_entry(mnt)
+            check(e is not None, "mounted")
+            check("allow_other" not in e[3].split(","), "mount options: %s" % e[3])
+        finally:
+            m.unmount()
+    tap.run("a comma in the cipher dir path adds no mount option", comma_path)
+
+    def conflict_suffix():
+        vol = vfs.Volume(ws, veilfs, name="conf")
+        mnt = ws.mkdir("mnt-conf")
+        m = vol.mount(mnt, fg=True)
+        try:
+            write_file(m.p("report.txt"), b"report")
+        finally:
+            m.unmount()
+        enc = [e for e in os.listdir(vol.dir) if not e.startswith("veilfs.")][0]
+        shutil.copy(vol.c(enc), vol.c(enc + ".conflict - run me.sh"))
+        shutil.copy(vol.c(enc), vol.c(enc + " (conflicted copy 2026-01-01)"))
+        m = vol.mount(mnt, fg=True)
+        try:
+            names = sorted(os.listdir(mnt))
+            check_eq(names, ["report.txt", "report.txt (conflicted copy 2026-01-01)"],
+                     "listing")
+        finally:
+            m.unmount()
+    tap.run("only the sync tools' conflict suffixes are shown", conflict_suffix)
+    sys.exit(tap.done())
+
+
+if __name__ == "__main__":
+    main()
