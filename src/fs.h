@@ -73,7 +73,6 @@ struct veil_fs {
 	double timeout;
 	bool readonly;
 	bool is_root; /* daemon runs as uid 0: give new files to the caller */
-	int proc_self_fd; /* O_PATH fd of /proc/self/fd */
 	/* Open fds of non-directory vnodes, in use order (head: most recent). */
 	struct vnode *lru_head, *lru_tail;
 	size_t open_fds;

@@ -99,9 +99,6 @@ int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_
 	fs->root.nlookup = 2;
 	fs->root.pinned = true;
 	fs->root.path = strdup("");
-	fs->proc_self_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fs->proc_self_fd < 0)
-		return -errno;
 	return 0;
 }
 
@@ -212,8 +209,6 @@ void veil_fs_destroy(struct veil_fs *fs)
 	free(fs->buckets);
 	close(fs->root.fd);
 	free(fs->root.path);
-	if (fs->proc_self_fd >= 0)
-		close(fs->proc_self_fd);
 }
 
 struct veil_fs *fs_of(fuse_req_t req)

@@ -428,7 +428,7 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct vnode *dir = vnode_of(req, parent);
 	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
 	struct stat st;
-	char blob[VEIL_LONGNAME_LEN + 2] = "";
+	char blob[VEIL_LONGNAME_LEN + 1] = "";
 	int ret;
 
 	if (fs->readonly) {
@@ -446,18 +446,14 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		ret = -EISDIR;
 		goto out;
 	}
-	if (S_ISLNK(st.st_mode) && st.st_nlink == 1) {
-		ssize_t n = readlinkat(dir->fd, backing, blob, sizeof(blob) - 1);
-
-		blob[n > 0 ? n : 0] = '\0';
-	}
+	veil_symlink_blob(dir->fd, backing, blob);
 	vnode_name_going(fs, dir, backing, st.st_dev, st.st_ino);
 	if (unlinkat(dir->fd, backing, 0) < 0) {
 		ret = -errno;
 		goto out;
 	}
 	/* The link is gone: now its target blob, if it had one, may go too. */
-	if (blob[0] && veil_entry_classify(blob) == VEIL_ENTRY_LINKBLOB)
+	if (blob[0])
 		unlinkat(fs->v->dirfd, blob, 0);
 	if (ret == 1)
 		veil_longname_remove(dir->fd, backing);
@@ -499,14 +495,8 @@ static int remove_dir(int pfd, const char *backing)
 	}
 	if (unlinkat(pfd, tmp, AT_REMOVEDIR) < 0) {
 		/* Something appeared in it meanwhile: put the IV and the name back. */
-		int fd = openat(dfd, VEIL_DIRIV_NAME, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-
 		ret = -errno;
-		if (fd >= 0) {
-			(void)!write(fd, iv, sizeof(iv));
-			fsync(fd);
-			close(fd);
-		}
+		(void)!veil_diriv_write(dfd, iv);
 		(void)!renameat(pfd, tmp, pfd, backing);
 	}
 out:
@@ -552,7 +542,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	struct vnode *dir = vnode_of(req, parent), *ndir = vnode_of(req, newparent);
 	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
 	char nenc[VEIL_ENCNAME_MAX + 1], nbacking[VEIL_ENCNAME_MAX + 1];
-	char blob[VEIL_LONGNAME_LEN + 2] = "";
+	char blob[VEIL_LONGNAME_LEN + 1] = "";
 	struct stat sst, tst;
 	int ret, old_long, new_long, target_exists, dropped_iv = 0;
 	uint8_t tiv[VEIL_DIRIV_BYTES];
@@ -607,10 +597,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 				close(tfd);
 			if (ret < 0)
 				goto out;
-		} else if (S_ISLNK(tst.st_mode) && tst.st_nlink == 1) {
-			ssize_t n = readlinkat(ndir->fd, nbacking, blob, sizeof(blob) - 1);
-
-			blob[n > 0 ? n : 0] = '\0';
+		} else {
+			veil_symlink_blob(ndir->fd, nbacking, blob);
 		}
 	}
 	/* Both names change meaning: keep the objects' fds open from now on. */
@@ -621,14 +609,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		ret = -errno;
 		if (dropped_iv) {
 			/* Put the dir IV back: the directory stays as it was. */
-			int fd = openat(dropped_iv, VEIL_DIRIV_NAME,
-					O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-
-			if (fd >= 0) {
-				(void)!write(fd, tiv, sizeof(tiv));
-				fsync(fd);
-				close(fd);
-			}
+			(void)!veil_diriv_write(dropped_iv, tiv);
 		}
 		if (new_long && !(flags & RENAME_EXCHANGE) && !target_exists)
 			veil_longname_remove(ndir->fd, nbacking);
@@ -637,7 +618,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	ret = 0;
 	if (!(flags & RENAME_EXCHANGE) && old_long)
 		veil_longname_remove(dir->fd, backing);
-	if (blob[0] && veil_entry_classify(blob) == VEIL_ENTRY_LINKBLOB)
+	if (blob[0])
 		unlinkat(fs->v->dirfd, blob, 0);
 	if (S_ISDIR(sst.st_mode))
 		veil_fsync_dir(ndir->fd);

@@ -272,7 +272,6 @@ int veil_cmd_mount(int argc, char **argv)
 	opterr = 0;
 	memset(&fs, 0, sizeof(fs));
 	memset(&rfs, 0, sizeof(rfs));
-	fs.proc_self_fd = -1;
 	for (;;) {
 		int before = optind;
 

@@ -206,10 +206,15 @@ int veil_diriv_read(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES])
 	return 0;
 }
 
+int veil_diriv_write(int dfd, const uint8_t iv[static VEIL_DIRIV_BYTES])
+{
+	return write_atomic(dfd, VEIL_DIRIV_NAME, iv, VEIL_DIRIV_BYTES, 0444, true);
+}
+
 int veil_diriv_create(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES])
 {
 	veil_random(iv, VEIL_DIRIV_BYTES);
-	return write_atomic(dfd, VEIL_DIRIV_NAME, iv, VEIL_DIRIV_BYTES, 0444, true);
+	return veil_diriv_write(dfd, iv);
 }
 
 int veil_mkdir_diriv(int parentfd, const char *bname, mode_t mode,
@@ -483,21 +488,32 @@ int veil_symlink_at(const struct veil_volume *v, const char *target, int dfd, co
 	return ret;
 }
 
-void veil_symlink_release(const struct veil_volume *v, int dfd, const char *name)
+bool veil_symlink_blob(int dfd, const char *name, char blob[static VEIL_LONGNAME_LEN + 1])
 {
 	char target[VEIL_LONGNAME_LEN + 2];
 	struct stat st;
 	ssize_t n;
 
+	blob[0] = '\0';
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode) ||
 	    st.st_nlink > 1)
-		return;
+		return false;
 	n = readlinkat(dfd, name, target, sizeof(target) - 1);
 	if (n <= 0)
-		return;
+		return false;
 	target[n] = '\0';
-	if (veil_entry_classify(target) == VEIL_ENTRY_LINKBLOB)
-		unlinkat(v->dirfd, target, 0);
+	if (veil_entry_classify(target) != VEIL_ENTRY_LINKBLOB)
+		return false;
+	memcpy(blob, target, (size_t)n + 1);
+	return true;
+}
+
+void veil_symlink_release(const struct veil_volume *v, int dfd, const char *name)
+{
+	char blob[VEIL_LONGNAME_LEN + 1];
+
+	if (veil_symlink_blob(dfd, name, blob))
+		unlinkat(v->dirfd, blob, 0);
 }
 
 int veil_path_resolve(const struct veil_volume *v, const char *path, int *dfd,

@@ -56,6 +56,9 @@ int veil_diriv_read(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES]) VEIL_MUST_CHEC
 /* Write a fresh dir IV into the (new, empty) directory @dfd and fsync it. */
 int veil_diriv_create(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES]) VEIL_MUST_CHECK;
 
+/* Write dir IV @iv into @dfd (atomic, fsynced; -EEXIST if one is there). */
+int veil_diriv_write(int dfd, const uint8_t iv[static VEIL_DIRIV_BYTES]) VEIL_MUST_CHECK;
+
 /*
  * Create directory @bname in @parentfd atomically with its dir IV: the
  * directory is built under a temporary reserved name, its IV written and
@@ -123,6 +126,14 @@ long veil_readlink_at(const struct veil_volume *v, int dfd, const char *name,
  */
 int veil_symlink_at(const struct veil_volume *v, const char *target, int dfd,
 		    const char *name) VEIL_MUST_CHECK;
+
+/*
+ * If @name in @dfd is the last link to a symlink whose target lives in a
+ * blob, write the blob's name to @blob and return true. Call before the
+ * link goes; remove the blob (unlinkat(v->dirfd, blob, 0)) only once the
+ * link is gone, so a failed unlink never leaves a link without its target.
+ */
+bool veil_symlink_blob(int dfd, const char *name, char blob[static VEIL_LONGNAME_LEN + 1]);
 
 /* Remove the blob of a symlink being unlinked (if it was its last link). */
 void veil_symlink_release(const struct veil_volume *v, int dfd, const char *name);
