@@ -20,25 +20,9 @@ shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 veilfs=$here/build/veilfs
 
-packages=(meson ninja-build pkg-config gcc libc6-dev libsodium-dev libfuse3-dev fuse3)
-missing=()
-for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	echo "run.sh: installing ${missing[*]}" >&2
-	sudo=()
-	if [ "$(id -u)" != 0 ]; then
-		command -v sudo >/dev/null || {
-			echo "run.sh: need root or sudo to install: ${missing[*]}" >&2
-			exit 1
-		}
-		sudo=(sudo)
-	fi
-	"${sudo[@]}" apt-get update
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y --no-install-recommends "${missing[@]}"
-fi
+# shellcheck source=.ci/packages.sh
+. "$here/.ci/packages.sh"
+veil_pkgs_ensure run.sh build || exit 1
 
 if [ ! -f "$here/build/build.ninja" ]; then
 	meson setup "$here/build" "$here"

@@ -1,6 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Build veilfs twice and run every test; the one command for developers and CI.
+# First installs the missing packages of the build and test groups of
+# .ci/packages.sh (apt-get, as root or through sudo), or stops at once with
+# one line naming them and the command that installs them.
 #
 #   build/       -Dwerror=true, every suite (integration tests skip with
 #                exit 77 where /dev/fuse cannot be used)
@@ -13,6 +16,12 @@
 # builds) and exits non-zero if anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Install the missing build and test packages of .ci/packages.sh (as root
+# or through sudo), or stop at once with one line naming them.
+# shellcheck source=../.ci/packages.sh
+. .ci/packages.sh
+veil_pkgs_ensure tests/run-all.sh build test || exit 1
 
 status=0
 
