@@ -2,6 +2,8 @@
 /* An opened cipher directory: header, keys, dir IVs, names on disk. */
 #include "veilfs/volume.h"
 
+#include "veilfs/temp.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -64,15 +66,17 @@ static int read_small(int dfd, const char *name, uint8_t *buf, size_t cap, size_
 static int write_atomic(int dfd, const char *name, const void *data, size_t n, mode_t mode,
 			bool noreplace)
 {
-	char tmp[64];
+	char tmp[VEIL_TEMP_NAME_MAX];
 	int fd, ret = 0;
 	const uint8_t *p = data;
 
-	snprintf(tmp, sizeof(tmp), VEIL_TEMP_PREFIX "%08x%08x", veil_random_u32(),
-		 veil_random_u32());
+	veil_temp_new(tmp, "");
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		ret = -errno;
+		veil_temp_release(tmp);
+		return ret;
+	}
 	while (n && ret == 0) {
 		ssize_t w = write(fd, p, n);
 
@@ -94,6 +98,7 @@ static int write_atomic(int dfd, const char *name, const void *data, size_t n, m
 		unlinkat(dfd, tmp, 0);
 	else
 		ret = veil_fsync_dir(dfd);
+	veil_temp_release(tmp);
 	return ret;
 }
 
@@ -226,13 +231,15 @@ int veil_mkdir_diriv(int parentfd, const char *bname, mode_t mode,
 int veil_mkdir_diriv_owned(int parentfd, const char *bname, mode_t mode, uid_t uid, gid_t gid,
 			   uint8_t iv[static VEIL_DIRIV_BYTES])
 {
-	char tmp[64];
+	char tmp[VEIL_TEMP_NAME_MAX];
 	int dfd, ret;
 
-	snprintf(tmp, sizeof(tmp), VEIL_TEMP_PREFIX "d%08x%08x", veil_random_u32(),
-		 veil_random_u32());
-	if (mkdirat(parentfd, tmp, 0700) < 0)
-		return -errno;
+	veil_temp_new(tmp, "d");
+	if (mkdirat(parentfd, tmp, 0700) < 0) {
+		ret = -errno;
+		veil_temp_release(tmp);
+		return ret;
+	}
 	dfd = openat(parentfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0) {
 		ret = -errno;
@@ -252,6 +259,7 @@ int veil_mkdir_diriv_owned(int parentfd, const char *bname, mode_t mode, uid_t u
 		ret = -errno;
 		goto fail;
 	}
+	veil_temp_release(tmp);
 	return veil_fsync_dir(parentfd);
 fail:
 	dfd = openat(parentfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -260,6 +268,7 @@ fail:
 		close(dfd);
 	}
 	unlinkat(parentfd, tmp, AT_REMOVEDIR);
+	veil_temp_release(tmp);
 	return ret;
 }
 
