@@ -19,14 +19,26 @@
 
 #include "cli.h"
 
-enum { OPT_PASSFILE = 1000, OPT_EXTPASS, OPT_CONFIG, OPT_DECRYPT, OPT_HELP, OPT_DEVICES, OPT_SETID };
+enum {
+	OPT_PASSFILE = 1000,
+	OPT_EXTPASS,
+	OPT_CONFIG,
+	OPT_DECRYPT,
+	OPT_HELP,
+	OPT_DEVICES,
+	OPT_SETID,
+	OPT_OWNERS,
+	OPT_UNSAFE_DEST,
+};
 
 struct opts {
 	struct veil_passsrc src;
 	const char *config;
 	int decrypt;
-	int devices; /* export: recreate device nodes */
-	int setid;   /* export: keep set-uid/set-gid bits of files */
+	int devices;     /* export: recreate device nodes */
+	int setid;       /* export: keep set-uid/set-gid bits of files */
+	int owners;      /* export: restore the stored owners (root only) */
+	int unsafe_dest; /* export: accept a DESTDIR other users can write */
 };
 
 static int parse(int argc, char **argv, const char *use, int allow_decrypt, struct opts *o)
@@ -38,6 +50,8 @@ static int parse(int argc, char **argv, const char *use, int allow_decrypt, stru
 		{ "decrypt", no_argument, NULL, OPT_DECRYPT },
 		{ "devices", no_argument, NULL, OPT_DEVICES },
 		{ "setid", no_argument, NULL, OPT_SETID },
+		{ "owners", no_argument, NULL, OPT_OWNERS },
+		{ "unsafe-destdir", no_argument, NULL, OPT_UNSAFE_DEST },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -67,9 +81,14 @@ static int parse(int argc, char **argv, const char *use, int allow_decrypt, stru
 			break;
 		case OPT_DEVICES:
 		case OPT_SETID:
+		case OPT_OWNERS:
+		case OPT_UNSAFE_DEST:
 			if (allow_decrypt != 2)
 				goto bad;
-			*(c == OPT_DEVICES ? &o->devices : &o->setid) = 1;
+			*(c == OPT_DEVICES ? &o->devices
+			  : c == OPT_SETID ? &o->setid
+			  : c == OPT_OWNERS ? &o->owners
+					    : &o->unsafe_dest) = 1;
 			break;
 		case OPT_HELP:
 			printf("usage: veilfs %s\n", use);
@@ -88,10 +107,15 @@ bad:
 	return -1;
 }
 
-/* Hard links already restored: cipher (dev, ino) -> restored path. */
+/*
+ * Hard links already restored: cipher (dev, ino) -> the restored inode and
+ * its path relative to DESTDIR (opened again component by component).
+ */
 struct link_ent {
 	dev_t dev;
 	ino_t ino;
+	dev_t out_dev;
+	ino_t out_ino;
 	char *path;
 };
 
@@ -105,11 +129,12 @@ struct export {
 	struct timespec start;
 	uint8_t *buf;
 	size_t bufsz;
-	int is_root;
+	int root;           /* DESTDIR */
+	mode_t umask;
 	int devices, setid; /* see struct opts */
+	int owners;
 	int held_back;      /* device nodes and set-id bits not restored */
 };
-
 static double since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -157,11 +182,9 @@ static char *join(const char *a, const char *b)
 	return p;
 }
 
-static void set_meta(struct export *x, int dfd, const char *name, const struct stat *st, int is_link)
+/* The permission bits to restore: the stored ones, masked by the umask. */
+static mode_t restored_mode(struct export *x, const struct stat *st)
 {
-	struct timespec tv[2] = { st->st_atim, st->st_mtim };
-	int flags = is_link ? AT_SYMLINK_NOFOLLOW : 0;
-
 	mode_t mode = st->st_mode & 07777;
 
 	/*
@@ -173,28 +196,58 @@ static void set_meta(struct export *x, int dfd, const char *name, const struct s
 		mode &= (mode_t)~(S_ISUID | S_ISGID);
 		x->held_back++;
 	}
-	if (x->is_root)
-		(void)!fchownat(dfd, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
-	if (!is_link)
-		(void)!fchmodat(dfd, name, mode, 0);
-	(void)!utimensat(dfd, name, tv, flags);
+	return mode & ~x->umask;
 }
 
-/* Decrypt the user xattrs of cipher file @sname onto restored file @dname. */
-static void copy_xattrs(struct export *x, int sdir, const char *sname, int ddir, const char *dname,
-			const char *path)
+/*
+ * Apply owner, mode and times to a restored object through the descriptor
+ * that created or opened it, never by name: a name in DESTDIR can be
+ * swapped for a symlink by anyone who can write there. @fd is a real
+ * descriptor of a file or directory, or (@opath) an O_PATH descriptor of a
+ * symlink or special file, whose mode was given to mknodat.
+ */
+static void set_meta(struct export *x, int fd, const struct stat *st, int opath)
 {
-	char sp[64], dp[64], plain[256];
+	struct timespec tv[2] = { st->st_atim, st->st_mtim };
+
+	if (x->owners)
+		(void)!fchownat(fd, "", st->st_uid, st->st_gid, AT_EMPTY_PATH);
+	if (!opath) {
+		(void)!fchmod(fd, restored_mode(x, st));
+		(void)!futimens(fd, tv);
+	} else {
+		(void)!utimensat(fd, "", tv, AT_EMPTY_PATH);
+	}
+}
+
+/* Open what was just created as @name in @ddir, checking it is of type @fmt. */
+static int reopen_created(int ddir, const char *name, mode_t fmt, int flags)
+{
+	struct stat st;
+	int fd = openat(ddir, name, flags | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || (st.st_mode & S_IFMT) != fmt) {
+		close(fd);
+		errno = EEXIST; /* replaced under us */
+		return -1;
+	}
+	return fd;
+}
+
+/* Decrypt the user xattrs of cipher file @sname onto the restored file @dfd. */
+static void copy_xattrs(struct export *x, int sdir, const char *sname, int dfd, const char *path)
+{
+	char sp[64], plain[256];
 	int sfd = openat(sdir, sname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	int dfd = openat(ddir, dname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	char *list = NULL;
 	uint8_t *cval = NULL, *val = NULL;
 	ssize_t len;
 
-	if (sfd < 0 || dfd < 0)
+	if (sfd < 0)
 		goto out;
 	snprintf(sp, sizeof(sp), "/proc/self/fd/%d", sfd);
-	snprintf(dp, sizeof(dp), "/proc/self/fd/%d", dfd);
 	len = listxattr(sp, NULL, 0);
 	if (len <= 0)
 		goto out;
@@ -218,7 +271,7 @@ static void copy_xattrs(struct export *x, int sdir, const char *sname, int ddir,
 			report(x, path, msg);
 			continue;
 		}
-		if (setxattr(dp, plain, val, (size_t)vl, 0) < 0 && errno != ENOTSUP)
+		if (fsetxattr(dfd, plain, val, (size_t)vl, 0) < 0 && errno != ENOTSUP)
 			report(x, path, strerror(errno));
 	}
 out:
@@ -229,10 +282,13 @@ out:
 	free(val);
 	if (sfd >= 0)
 		close(sfd);
-	if (dfd >= 0)
-		close(dfd);
 }
 
+/*
+ * Decrypt cipher file @sname into a new file @dname of @ddir. Returns the
+ * new file's descriptor (for its metadata) or -1 after reporting; a
+ * partial or unauthenticated file is never left behind.
+ */
 static int copy_file(struct export *x, int sdir, const char *sname, int ddir, const char *dname,
 		     const char *path)
 {
@@ -243,7 +299,7 @@ static int copy_file(struct export *x, int sdir, const char *sname, int ddir, co
 	in = openat(sdir, sname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (in < 0) {
 		report(x, path, strerror(errno));
-		return 0;
+		return -1;
 	}
 	{
 		struct stat sb;
@@ -258,7 +314,7 @@ static int copy_file(struct export *x, int sdir, const char *sname, int ddir, co
 	if (out < 0) {
 		report(x, path, strerror(errno));
 		close(in);
-		return 0;
+		return -1;
 	}
 	for (;;) {
 		ssize_t r = veil_file_read(&x->v->cc, in, &st, x->buf, x->bufsz, off);
@@ -298,14 +354,97 @@ static int copy_file(struct export *x, int sdir, const char *sname, int ddir, co
 done:
 	veil_wipe(x->buf, x->bufsz);
 	close(in);
-	if (close(out) < 0 && ret == 0) {
-		report(x, path, strerror(errno));
-		ret = -1;
-	}
-	/* Never leave a partial or unauthenticated file behind. */
-	if (ret < 0)
+	if (ret < 0) {
+		close(out);
 		unlinkat(ddir, dname, 0);
-	return ret;
+		return -1;
+	}
+	return out;
+}
+
+/* Close a restored file, reporting (and removing it) if data was lost. */
+static int close_file(struct export *x, int fd, int ddir, const char *dname, const char *path)
+{
+	if (close(fd) == 0)
+		return 0;
+	report(x, path, strerror(errno));
+	unlinkat(ddir, dname, 0);
+	return -1;
+}
+
+/*
+ * Open the directory holding @rel (a path relative to DESTDIR) one
+ * component at a time with O_NOFOLLOW, and point @base at its last one.
+ */
+static int open_parent_rel(int root, const char *rel, const char **base)
+{
+	const char *slash = strrchr(rel, '/'), *p = rel;
+	int cur = openat(root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	*base = slash ? slash + 1 : rel;
+	while (cur >= 0 && slash && p < slash) {
+		const char *e = strchr(p, '/');
+		char comp[VEIL_NAME_MAX + 1];
+		size_t n = (size_t)(e - p);
+		int next = -1;
+
+		if (n > 0 && n <= VEIL_NAME_MAX) {
+			memcpy(comp, p, n);
+			comp[n] = '\0';
+			next = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		} else {
+			errno = EINVAL;
+		}
+		close(cur);
+		cur = next;
+		p = e + 1;
+	}
+	return cur;
+}
+
+/* Restore a further name of an already restored hard-linked file. */
+static void relink(struct export *x, const struct link_ent *l, int ddir, const char *name,
+		   const char *path)
+{
+	const char *base;
+	struct stat st;
+	int pfd = open_parent_rel(x->root, l->path, &base);
+
+	if (pfd < 0 || linkat(pfd, base, ddir, name, 0) < 0) {
+		report(x, path, strerror(errno));
+	} else if (fstatat(ddir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != l->out_dev ||
+		   st.st_ino != l->out_ino) {
+		/* Not the file restored before: something replaced it meanwhile. */
+		unlinkat(ddir, name, 0);
+		report(x, path, "the first link of this file was replaced during the export");
+	}
+	if (pfd >= 0)
+		close(pfd);
+}
+
+/* Remember a restored file with several links (at most a million). */
+static void remember_link(struct export *x, const struct stat *cst, int fd, const char *path)
+{
+	struct stat st;
+
+	if (x->nlinks >= 1000000 || fstat(fd, &st) < 0)
+		return;
+	if (x->nlinks == x->caplinks) {
+		size_t cap = x->caplinks ? x->caplinks * 2 : 64;
+		struct link_ent *g = realloc(x->links, cap * sizeof(*g));
+
+		if (!g)
+			return;
+		x->links = g;
+		x->caplinks = cap;
+	}
+	x->links[x->nlinks] = (struct link_ent){ .dev = cst->st_dev,
+						 .ino = cst->st_ino,
+						 .out_dev = st.st_dev,
+						 .out_ino = st.st_ino,
+						 .path = strdup(path) };
+	if (x->links[x->nlinks].path)
+		x->nlinks++;
 }
 
 static int export_dir(struct export *x, int sdir, const uint8_t iv[VEIL_DIRIV_BYTES], int ddir,
@@ -345,78 +484,65 @@ static void export_entry(struct export *x, int sdir, const uint8_t iv[VEIL_DIRIV
 				close(s2);
 			goto out;
 		}
+		/* 0700 until its contents are in: nobody else can add to it meanwhile. */
 		if (mkdirat(ddir, name, 0700) < 0 ||
-		    (d2 = openat(ddir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		    (d2 = reopen_created(ddir, name, S_IFDIR, O_RDONLY | O_DIRECTORY)) < 0) {
 			report(x, p, strerror(errno));
 			close(s2);
 			goto out;
 		}
 		export_dir(x, s2, civ, d2, p);
 		close(s2);
+		copy_xattrs(x, sdir, cname, d2, p);
+		set_meta(x, d2, &st, 0);
 		close(d2);
-		copy_xattrs(x, sdir, cname, ddir, name, p);
-		set_meta(x, ddir, name, &st, 0);
 	} else if (S_ISREG(st.st_mode)) {
+		int fd;
+
 		if (st.st_nlink > 1) {
 			for (size_t i = 0; i < x->nlinks; i++)
 				if (x->links[i].dev == st.st_dev && x->links[i].ino == st.st_ino) {
-					if (linkat(AT_FDCWD, x->links[i].path, ddir, name, 0) < 0)
-						report(x, p, strerror(errno));
+					relink(x, &x->links[i], ddir, name, p);
 					goto out;
 				}
 		}
-		if (copy_file(x, sdir, cname, ddir, name, p) == 0) {
-			copy_xattrs(x, sdir, cname, ddir, name, p);
-			set_meta(x, ddir, name, &st, 0);
+		fd = copy_file(x, sdir, cname, ddir, name, p);
+		if (fd < 0)
+			goto out;
+		copy_xattrs(x, sdir, cname, fd, p);
+		set_meta(x, fd, &st, 0);
+		if (st.st_nlink > 1)
+			remember_link(x, &st, fd, p);
+		if (close_file(x, fd, ddir, name, p) == 0)
 			x->files++;
-			if (st.st_nlink > 1 && x->nlinks < 1000000) {
-				char real[PATH_MAX], procp[64];
-				int fd = openat(ddir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-				ssize_t r;
-
-				snprintf(procp, sizeof(procp), "/proc/self/fd/%d", fd);
-				r = fd >= 0 ? readlink(procp, real, sizeof(real) - 1) : -1;
-				if (fd >= 0)
-					close(fd);
-				if (r > 0 && x->nlinks == x->caplinks) {
-					struct link_ent *g = realloc(
-						x->links, (x->caplinks = x->caplinks ? x->caplinks * 2 : 64) *
-								  sizeof(*g));
-
-					if (g)
-						x->links = g;
-					else
-						r = -1;
-				}
-				if (r > 0 && x->nlinks < x->caplinks) {
-					real[r] = '\0';
-					x->links[x->nlinks].dev = st.st_dev;
-					x->links[x->nlinks].ino = st.st_ino;
-					x->links[x->nlinks].path = strdup(real);
-					if (x->links[x->nlinks].path)
-						x->nlinks++;
-				}
-			}
-		}
 	} else if (S_ISLNK(st.st_mode)) {
 		char *target = malloc(VEIL_LINK_TARGET_MAX + 1);
 		long t = target ? veil_readlink_at(x->v, sdir, cname, target) : -ENOMEM;
+		int fd;
 
 		if (t < 0)
 			report(x, p, t == -EBADMSG ? "symlink target does not authenticate"
 						   : strerror((int)-t));
-		else if (symlinkat(target, ddir, name) < 0)
+		else if (symlinkat(target, ddir, name) < 0 ||
+			 (fd = reopen_created(ddir, name, S_IFLNK, O_PATH)) < 0)
 			report(x, p, strerror(errno));
-		else
-			set_meta(x, ddir, name, &st, 1);
+		else {
+			set_meta(x, fd, &st, 1);
+			close(fd);
+		}
 		free(target);
 	} else if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && !x->devices) {
 		x->held_back++; /* a device node from unauthenticated metadata: only on request */
 	} else {
-		if (mknodat(ddir, name, st.st_mode, st.st_rdev) < 0)
+		int fd;
+
+		if (mknodat(ddir, name, (st.st_mode & S_IFMT) | restored_mode(x, &st), st.st_rdev) < 0 ||
+		    (fd = reopen_created(ddir, name, st.st_mode & S_IFMT, O_PATH)) < 0) {
 			report(x, p, strerror(errno));
-		else
-			set_meta(x, ddir, name, &st, 0);
+		} else {
+			set_meta(x, fd, &st, 1);
+			close(fd);
+		}
 	}
 out:
 	free(p);
@@ -478,37 +604,22 @@ static void count_tree(struct export *x, int sdir)
 	closedir(d);
 }
 
-int veil_cmd_export(int argc, char **argv)
+/*
+ * DESTDIR must be empty, owned by the caller and writable by nobody else:
+ * another user who can add names there could swap what export creates.
+ */
+static int check_dest(int ddir, const char *dest, int unsafe)
 {
-	static const char *use = "export [--devices] [--setid] [--config FILE] "
-				 "[--passfile FILE | --extpass CMD] CIPHERDIR [PATH] DESTDIR";
-	struct export x;
-	struct opts o;
-	const char *path, *dest;
-	char backing[VEIL_ENCNAME_MAX + 1];
-	uint8_t iv[VEIL_DIRIV_BYTES];
-	int ret, pfd = -1, sdir = -1, ddir = -1, e;
-	DIR *dd;
+	int fd = openat(ddir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dd = fd >= 0 ? fdopendir(fd) : NULL;
+	struct stat st;
 
-	memset(&x, 0, sizeof(x));
-	ret = parse(argc, argv, use, 2, &o);
-	if (ret >= 0)
-		return ret;
-	x.devices = o.devices;
-	x.setid = o.setid;
-	if (argc - optind < 2 || argc - optind > 3) {
-		veil_err("export: wrong number of arguments (usage: veilfs %s)", use);
-		return VEIL_EXIT_USAGE;
-	}
-	path = argc - optind == 3 ? argv[optind + 1] : "";
-	dest = argv[argc - 1];
-	if (mkdir(dest, 0700) < 0 && errno != EEXIST) {
-		veil_err("export: cannot create %s: %s", dest, strerror(errno));
-		return VEIL_EXIT_ERROR;
-	}
-	dd = opendir(dest);
-	if (!dd) {
+	if (!dd || fstat(ddir, &st) < 0) {
 		veil_err("export: %s: %s", dest, strerror(errno));
+		if (dd)
+			closedir(dd);
+		else if (fd >= 0)
+			close(fd);
 		return VEIL_EXIT_ERROR;
 	}
 	for (struct dirent *de; (de = readdir(dd));)
@@ -518,16 +629,79 @@ int veil_cmd_export(int argc, char **argv)
 			return VEIL_EXIT_USAGE;
 		}
 	closedir(dd);
-	ret = veil_cli_open(argv[optind], o.config, &o.src, &x.v);
-	if (ret != 0)
+	if (unsafe)
+		return 0;
+	if (st.st_uid != geteuid()) {
+		veil_err("export: %s belongs to another user; refusing to write into it "
+			 "(--unsafe-destdir overrides)",
+			 dest);
+		return VEIL_EXIT_USAGE;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		veil_err("export: %s is writable by other users; refusing to write into it "
+			 "(--unsafe-destdir overrides)",
+			 dest);
+		return VEIL_EXIT_USAGE;
+	}
+	return 0;
+}
+
+int veil_cmd_export(int argc, char **argv)
+{
+	static const char *use = "export [--owners] [--devices] [--setid] [--unsafe-destdir] "
+				 "[--config FILE] [--passfile FILE | --extpass CMD] CIPHERDIR [PATH] "
+				 "DESTDIR";
+	struct export x;
+	struct opts o;
+	const char *path, *dest;
+	char backing[VEIL_ENCNAME_MAX + 1];
+	uint8_t iv[VEIL_DIRIV_BYTES];
+	int ret, pfd = -1, sdir = -1, ddir = -1, e;
+
+	memset(&x, 0, sizeof(x));
+	ret = parse(argc, argv, use, 2, &o);
+	if (ret >= 0)
 		return ret;
-	x.is_root = geteuid() == 0;
+	x.devices = o.devices;
+	x.setid = o.setid;
+	x.owners = o.owners;
+	if (argc - optind < 2 || argc - optind > 3) {
+		veil_err("export: wrong number of arguments (usage: veilfs %s)", use);
+		return VEIL_EXIT_USAGE;
+	}
+	if (o.owners && geteuid() != 0) {
+		veil_err("export: --owners needs root (otherwise everything restored is yours)");
+		return VEIL_EXIT_USAGE;
+	}
+	path = argc - optind == 3 ? argv[optind + 1] : "";
+	dest = argv[argc - 1];
+	if (mkdir(dest, 0700) < 0 && errno != EEXIST) {
+		veil_err("export: cannot create %s: %s", dest, strerror(errno));
+		return VEIL_EXIT_ERROR;
+	}
+	ddir = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ddir < 0) {
+		veil_err("export: %s: %s", dest, strerror(errno));
+		return VEIL_EXIT_ERROR;
+	}
+	ret = check_dest(ddir, dest, o.unsafe_dest);
+	if (ret != 0) {
+		close(ddir);
+		return ret;
+	}
+	ret = veil_cli_open(argv[optind], o.config, &o.src, &x.v);
+	if (ret != 0) {
+		close(ddir);
+		return ret;
+	}
+	x.umask = umask(0);
+	umask(x.umask);
+	x.root = ddir;
 	x.bufsz = 1 << 20;
 	x.buf = malloc(x.bufsz);
 	x.progress = isatty(STDERR_FILENO);
 	clock_gettime(CLOCK_MONOTONIC, &x.start);
-	ddir = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	e = x.buf && ddir >= 0 ? veil_path_resolve(x.v, path, &pfd, iv, backing) : -ENOMEM;
+	e = x.buf ? veil_path_resolve(x.v, path, &pfd, iv, backing) : -ENOMEM;
 	if (e < 0) {
 		veil_err("export: %s: %s", *path ? path : "/", strerror(-e));
 		ret = VEIL_EXIT_ERROR;

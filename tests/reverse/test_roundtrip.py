@@ -128,8 +128,9 @@ def need_export():
 
 
 def export(src, dest, *extra):
-    return run([veilfs, "export", "--passfile", rv.passfile, src] + list(extra) + [dest],
-               timeout=300)
+    # export masks the stored modes with the umask: 0 restores them exactly.
+    return run(["sh", "-c", 'umask 0 && exec "$@"', "sh", veilfs, "export", "--passfile",
+                rv.passfile, src] + list(extra) + [dest], timeout=300)
 
 
 def t_export():
