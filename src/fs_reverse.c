@@ -5,9 +5,10 @@
  *
  * Nodes are not shared between lookups: every lookup makes a node that
  * lives until the kernel forgets it. Inode numbers (st_ino) are those of
- * the plaintext objects, so hard links keep showing as hard links; the
- * virtual files (header, dir IVs, long-name sidecars) get numbers derived
- * from their directory and name.
+ * the plaintext objects of PLAINDIR's file system, so hard links keep
+ * showing as hard links; objects of other file systems (--cross-mounts)
+ * and the virtual files (header, dir IVs, long-name sidecars) get numbers
+ * derived from their path, with the top bit set.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -31,6 +32,7 @@ struct rnode {
 	enum rkind kind;
 	int fd;          /* RN_REAL: O_PATH on the plaintext object; else -1 */
 	mode_t type;     /* RN_REAL: S_IFMT of the plaintext object */
+	bool sealed;     /* a mount point not crossed: shown as an empty directory */
 	char *path;      /* plaintext path relative to the root ("" for the root) */
 	uint8_t iv[VEIL_DIRIV_BYTES]; /* dirs: their dir IV; RN_DIRIV: the content */
 	char *data;      /* virtual content */
@@ -172,6 +174,51 @@ static ino_t virtual_ino(ino_t dir, const char *name)
 	return (ino_t)(v | (1ULL << 63));
 }
 
+/*
+ * The inode number shown for an object of another file system than
+ * PLAINDIR's: its own may equal that of a different file of PLAINDIR's.
+ */
+static ino_t foreign_ino(const char *relpath)
+{
+	static const char tag[] = "foreign";
+	uint8_t h[8];
+	uint64_t v;
+
+	veil_hash(h, sizeof(h), NULL, 0, tag, sizeof(tag), relpath, strlen(relpath), NULL, 0);
+	memcpy(&v, h, sizeof(v));
+	return (ino_t)(v | (1ULL << 63));
+}
+
+/* Is @st on another file system than PLAINDIR? Logs a new mount point once. */
+static bool foreign(struct veil_rfs *rfs, const char *relpath, const struct stat *st)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	bool seen = false;
+
+	if (st->st_dev == rfs->dev)
+		return false;
+	if (rfs->cross_mounts || !S_ISDIR(st->st_mode))
+		return true;
+	pthread_mutex_lock(&mu);
+	for (size_t i = 0; i < rfs->nseen_devs && !seen; i++)
+		seen = rfs->seen_devs[i] == st->st_dev;
+	if (!seen) {
+		dev_t *g = realloc(rfs->seen_devs, (rfs->nseen_devs + 1) * sizeof(*g));
+
+		if (g) {
+			rfs->seen_devs = g;
+			g[rfs->nseen_devs++] = st->st_dev;
+		}
+	}
+	pthread_mutex_unlock(&mu);
+	if (!seen)
+		veil_log(LOG_NOTICE,
+			 "%s: another file system is mounted here; shown as an empty directory "
+			 "(--cross-mounts includes it)",
+			 relpath);
+	return true;
+}
+
 static struct rnode *new_virtual(struct rnode *dir, enum rkind kind, const char *name,
 				 const void *data, size_t len)
 {
@@ -219,6 +266,7 @@ static struct rnode *new_real(struct veil_rfs *rfs, struct rnode *dir, const cha
 		goto fail;
 	}
 	n->type = st.st_mode & S_IFMT;
+	n->sealed = foreign(rfs, n->path, &st) && S_ISDIR(st.st_mode) && !rfs->cross_mounts;
 	if (S_ISDIR(st.st_mode))
 		veil_reverse_diriv(rfs->v->keys, n->path, n->iv);
 	rnode_track(n);
@@ -258,6 +306,14 @@ static int rnode_stat(struct veil_rfs *rfs, struct rnode *n, struct stat *st)
 	}
 	if (fstatat(n->fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
+	if (st->st_dev != rfs->dev && n != rfs->root) {
+		/* Another file system: its inode numbers may repeat PLAINDIR's. */
+		st->st_ino = foreign_ino(n->path);
+		if (!S_ISDIR(st->st_mode))
+			st->st_nlink = 1;
+		else if (n->sealed)
+			st->st_nlink = 2;
+	}
 	if (S_ISREG(st->st_mode)) {
 		__atomic_store_n(&n->reported_psize, (uint64_t)st->st_size, __ATOMIC_RELAXED);
 		__atomic_store_n(&n->reported, true, __ATOMIC_RELEASE);
@@ -366,6 +422,8 @@ static int do_lookup(struct veil_rfs *rfs, struct rnode *dir, const char *name,
 	*out = NULL;
 	if (dir->kind != RN_REAL || dir->type != S_IFDIR)
 		return -ENOTDIR;
+	if (dir->sealed && veil_entry_classify(name) != VEIL_ENTRY_DIRIV)
+		return -ENOENT;
 	switch (veil_entry_classify(name)) {
 	case VEIL_ENTRY_DIRIV:
 		n = new_virtual(dir, RN_DIRIV, name, dir->iv, VEIL_DIRIV_BYTES);
@@ -557,7 +615,9 @@ static void rop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (rep < h->psize)
 			h->psize = rep;
 	}
-	veil_reverse_file_header(rfs->v->keys, n->path, st.st_nlink, st.st_ino, h->hdr);
+	/* Inode numbers identify a file only within PLAINDIR's file system. */
+	veil_reverse_file_header(rfs->v->keys, n->path, st.st_dev == rfs->dev ? st.st_nlink : 1,
+				 st.st_ino, h->hdr);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fuse_reply_open(req, fi);
 }
@@ -661,7 +721,7 @@ static void rop_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		ret = rdir_add(d, &cap, VEIL_DIRIV_NAME);
 	if (!ret && dir == rfs->root)
 		ret = rdir_add(d, &cap, VEIL_CONF_NAME);
-	while (!ret && (de = readdir(dp))) {
+	while (!ret && !dir->sealed && (de = readdir(dp))) {
 		char *p;
 		long n;
 		bool ex;
@@ -923,6 +983,7 @@ int veil_rfs_init(struct veil_rfs *rfs, struct veil_volume *v)
 	root->path = strdup("");
 	if (root->fd < 0 || !root->path || fstat(root->fd, &st) < 0)
 		return -ENOMEM;
+	rfs->dev = st.st_dev;
 	root->type = S_IFDIR;
 	veil_reverse_diriv(v->keys, "", root->iv);
 	rfs->conf_len = veil_header_serialize(&v->hdr, buf);
@@ -940,4 +1001,5 @@ void veil_rfs_destroy(struct veil_rfs *rfs)
 		rnode_free(nodes);
 	rnode_free(rfs->root);
 	free(rfs->conf);
+	free(rfs->seen_devs);
 }

@@ -15,6 +15,16 @@ struct veil_rfs {
 	double timeout;
 	char **exclude;
 	int nexclude;
+	/*
+	 * PLAINDIR's file system. Without @cross_mounts, a directory of
+	 * another one (a mount point, a btrfs subvolume) is shown empty; with
+	 * it, files of other file systems are shown as single-link files (an
+	 * inode number is unique only within one file system).
+	 */
+	dev_t dev;
+	bool cross_mounts;
+	dev_t *seen_devs; /* mount points already logged */
+	size_t nseen_devs;
 };
 
 extern const struct fuse_lowlevel_ops veil_rfs_ops;

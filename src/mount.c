@@ -29,10 +29,11 @@ enum {
 	OPT_REVERSE,
 	OPT_EXCLUDE,
 	OPT_FD_CACHE,
+	OPT_CROSS_MOUNTS,
 };
 
 static const char *mount_use =
-	"mount [--reverse [--exclude PATTERN]...] [-f] [-d] [--ro] [-o OPT[,OPT...]] "
+	"mount [--reverse [--exclude PATTERN]... [--cross-mounts]] [-f] [-d] [--ro] [-o OPT[,OPT...]] "
 	"[--fd-cache N] [--passfile FILE | --extpass CMD] [--config FILE] DIR MOUNTPOINT";
 
 /* Undo the octal escapes of /proc/self/mountinfo in place. */
@@ -251,6 +252,7 @@ int veil_cmd_mount(int argc, char **argv)
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "reverse", no_argument, NULL, OPT_REVERSE },
 		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
+		{ "cross-mounts", no_argument, NULL, OPT_CROSS_MOUNTS },
 		{ "fd-cache", required_argument, NULL, OPT_FD_CACHE },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -263,7 +265,7 @@ int veil_cmd_mount(int argc, char **argv)
 	struct veil_rfs rfs;
 	char real[PATH_MAX], *opt_all = NULL, *fsname = NULL, *rconf = NULL, *mount_opts = NULL;
 	int foreground = 0, debug = 0, ro = 0, o, ret, fuse_fd, fs_ready = 0, rfs_ready = 0;
-	int allow_other = 0, reverse = 0;
+	int allow_other = 0, reverse = 0, cross_mounts = 0;
 	char **exclude = NULL;
 	int nexclude = 0;
 	size_t fd_cache = 0;
@@ -314,6 +316,9 @@ int veil_cmd_mount(int argc, char **argv)
 		case OPT_REVERSE:
 			reverse = 1;
 			break;
+		case OPT_CROSS_MOUNTS:
+			cross_mounts = 1;
+			break;
 		case OPT_FD_CACHE: {
 			char *end;
 			unsigned long n = strtoul(optarg, &end, 10);
@@ -360,8 +365,8 @@ int veil_cmd_mount(int argc, char **argv)
 	}
 	cipherdir = argv[optind];
 	mnt = argv[optind + 1];
-	if (nexclude && !reverse) {
-		veil_err("mount: --exclude needs --reverse");
+	if ((nexclude || cross_mounts) && !reverse) {
+		veil_err("mount: %s needs --reverse", nexclude ? "--exclude" : "--cross-mounts");
 		ret = VEIL_EXIT_USAGE;
 		goto out;
 	}
@@ -424,6 +429,7 @@ int veil_cmd_mount(int argc, char **argv)
 		ret = veil_rfs_init(&rfs, v);
 		rfs.exclude = exclude;
 		rfs.nexclude = nexclude;
+		rfs.cross_mounts = cross_mounts;
 		rfs_ready = 1;
 	} else {
 		ret = veil_fs_init(&fs, v, ro, fd_cache ? fd_cache : default_fd_cache());

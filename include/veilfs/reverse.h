@@ -9,6 +9,8 @@
  *   dir IV   = BLAKE2b-128(key R, "veilfs-diriv\0" || P)
  *   file ID  = BLAKE2b-192(key R, "veilfs-path\0" || P)        (nlink == 1)
  *            = BLAKE2b-192(key R, "veilfs-inode\0" || LE64 ino)  (nlink > 1)
+ *   (a caller passes nlink 1 for a file on another file system than
+ *   PLAINDIR's: inode numbers are unique only within one)
  *   block nonce = BLAKE2b-192(key N, file header || LE64 i || u8 last || block i)
  *   link nonce  = BLAKE2b-192(key N, "veilfs-link\0" || P || "\0" || target)
  *   xattr nonce = BLAKE2b-192(key N, "veilfs-xattr\0" ||

@@ -32,12 +32,13 @@
 #include "veilfs/header.h"
 #include "veilfs/keys.h"
 #include "veilfs/names.h"
+#include "veilfs/reverse.h"
 
 #include "../tap.h"
 
 /* Deleting a vector from the doc must fail the test. */
-#define EXPECTED_VECTORS 11
-#define EXPECTED_OUTPUTS 54
+#define EXPECTED_VECTORS 12
+#define EXPECTED_OUTPUTS 56
 
 #define MAX_VECTORS 64
 #define MAX_KV 48
@@ -829,13 +830,49 @@ out:
 	veil_wipe(kek, sizeof(kek));
 }
 
+/*
+ * A reverse-mode file header (§14.2): inputs path, nlink, ino; the file ID
+ * comes from the path for one link and from the inode number for more.
+ */
+static void do_reverse_file(struct vec *v)
+{
+	static const char path_tag[] = "veilfs-path", inode_tag[] = "veilfs-inode";
+	uint8_t hdr[VEIL_FILE_HEADER_BYTES], id[VEIL_FILE_ID_BYTES], le[8];
+	struct veil_keys *k = keys_from(v);
+	uint64_t nlink, ino;
+	uint8_t *path = NULL;
+	size_t plen = 0;
+
+	if (!k || !in_u64(v, "nlink", &nlink) || !in_u64(v, "ino", &ino) ||
+	    !(path = in_bytes(v, "path", &plen)))
+		goto out;
+	veil_reverse_file_header(k, (const char *)path, (nlink_t)nlink, (ino_t)ino, hdr);
+	/* By hand, from the table of §14.2. */
+	for (int i = 0; i < 8; i++)
+		le[i] = (uint8_t)(ino >> (8 * i));
+	if (nlink > 1)
+		veil_hash(id, sizeof(id), k->reverse_id, VEIL_KEY_BYTES, inode_tag, sizeof(inode_tag),
+			  le, sizeof(le), NULL, 0);
+	else
+		veil_hash(id, sizeof(id), k->reverse_id, VEIL_KEY_BYTES, path_tag, sizeof(path_tag),
+			  path, plen, NULL, 0);
+	ok(memcmp(hdr + 8, id, sizeof(id)) == 0 && hdr[0] == 1 && hdr[1] == 0,
+	   "reverse_file vector at line %d: file ID by hand matches reverse_core.c",
+	   v->open_line + 1);
+	out_bytes(v, "file_id", OUT_HEX, hdr + 8, VEIL_FILE_ID_BYTES);
+	out_bytes(v, "file_header", OUT_HEX, hdr, sizeof(hdr));
+out:
+	free(path);
+	veil_keys_free(k);
+}
+
 static const struct {
 	const char *kind;
 	void (*fn)(struct vec *v);
 } kinds[] = {
 	{ "subkeys", do_subkeys }, { "sizes", do_sizes }, { "file", do_file },
 	{ "name", do_name },       { "link", do_link },   { "xattr", do_xattr },
-	{ "header", do_header },
+	{ "header", do_header },   { "reverse_file", do_reverse_file },
 };
 
 static void compute(struct vec *v)
