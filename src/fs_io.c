@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fs_priv.h"
+#include "veilfs/safe.h"
 
 struct vfile {
 	int fd;
@@ -196,7 +197,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	struct vnode *dir = vnode_of(req, parent), *vn;
 	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
 	struct fuse_entry_param e;
-	int fd, ret, is_long, existed;
+	int fd, ret, is_long, stored, created;
 	struct stat st;
 
 	if (fs->readonly) {
@@ -207,21 +208,41 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	if (ret < 0)
 		goto err;
 	is_long = ret;
-	existed = fstatat(dir->fd, backing, &st, AT_SYMLINK_NOFOLLOW) == 0;
-	if (is_long && !existed) {
+	/* The sidecar of an existing object is left alone. */
+	stored = is_long && fstatat(dir->fd, backing, &st, AT_SYMLINK_NOFOLLOW) < 0;
+	if (stored) {
 		ret = veil_longname_store(dir->fd, backing, enc);
 		if (ret < 0)
 			goto err;
 	}
-	fd = openat(dir->fd, backing,
-		    backing_flags(fi->flags) | O_CREAT | (fi->flags & O_EXCL) | O_NOFOLLOW, mode);
+	/*
+	 * O_EXCL: only a file this call created is given to the caller. A file
+	 * that appeared meanwhile (or was there) is opened as an existing one,
+	 * never chowned: a name checked first and opened later could by then
+	 * be a hard link to someone else's file.
+	 */
+	for (int tries = 0;; tries++) {
+		fd = openat(dir->fd, backing,
+			    backing_flags(fi->flags) | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+		created = fd >= 0;
+		if (fd >= 0 || errno != EEXIST || (fi->flags & O_EXCL))
+			break;
+		fd = veil_open_regular(dir->fd, backing, backing_flags(fi->flags), NULL);
+		if (fd != -ENOENT || tries == 3) {
+			if (fd < 0) {
+				errno = fd == -EBADMSG ? EEXIST : -fd;
+				fd = -1;
+			}
+			break;
+		}
+	}
 	if (fd < 0) {
 		ret = -errno;
-		if (is_long && !existed)
+		if (stored)
 			veil_longname_remove(dir->fd, backing);
 		goto err;
 	}
-	if (!existed) {
+	if (created) {
 		uid_t uid;
 		gid_t gid;
 

@@ -9,6 +9,11 @@
  * VEIL_PATHCALL_LOG=FILE: append one line to FILE for each metadata or
  *   creation call made by name where a name can be swapped (chmod, chown,
  *   utimensat, setxattr by path, links and nodes created from AT_FDCWD).
+ * VEIL_PLANT_LINK=PATH (the daemon, tests/integration/test_create_race.py):
+ *   just before the first O_CREAT open of a name not starting with
+ *   "veilfs" relative to a directory descriptor, hard-link PATH to that
+ *   name, as a local attacker racing a create would; VEIL_CREATE_LOG=FILE
+ *   gets one line per such open: "excl" or "noexcl".
  */
 /* Define openat and openat64 both, whatever meson asks for. */
 #undef _FILE_OFFSET_BITS
@@ -54,10 +59,30 @@ static void swap(int dfd, const char *name)
 		(void)!symlinkat(victim, dfd, name);
 }
 
+static void plant(int dfd, const char *name, int flags)
+{
+	static int planted;
+	const char *victim = getenv("VEIL_PLANT_LINK");
+	const char *log = getenv("VEIL_CREATE_LOG");
+	FILE *f;
+
+	if (!victim || dfd == AT_FDCWD || !(flags & O_CREAT) || !strncmp(name, "veilfs", 6) ||
+	    __atomic_exchange_n(&planted, 1, __ATOMIC_SEQ_CST))
+		return;
+	(void)!linkat(AT_FDCWD, victim, dfd, name, 0);
+	if (log && (f = fopen(log, "a"))) {
+		fprintf(f, "%s\n", (flags & O_EXCL) ? "excl" : "noexcl");
+		fclose(f);
+	}
+}
+
 static int open_and_swap(int (*real)(int, const char *, int, ...), int dfd, const char *name,
 			 int flags, mode_t mode)
 {
-	int fd = real(dfd, name, flags, mode);
+	int fd;
+
+	plant(dfd, name, flags);
+	fd = real(dfd, name, flags, mode);
 
 	if (fd >= 0 && (flags & O_CREAT) && (flags & O_EXCL))
 		swap(dfd, name);
