@@ -568,8 +568,7 @@ int veil_cmd_ls(int argc, char **argv)
 		if (e == -ENOENT)
 			continue;
 		if (e < 0) {
-			fprintf(stderr, "veilfs: ls: skipping '%s': not a name of this volume\n",
-				de->d_name);
+			veil_err("ls: skipping '%s': not a name of this volume", de->d_name);
 			skipped++;
 			continue;
 		}
@@ -585,10 +584,12 @@ int veil_cmd_ls(int argc, char **argv)
 	}
 	qsort(ents, n, sizeof(*ents), lscmp);
 	for (size_t i = 0; i < n; i++) {
+		char shown[4 * VEIL_NAME_MAX + 1];
 		mode_t m = ents[i].st.st_mode;
 
 		printf("%c%04o %12llu %s\n", type_char(m), (unsigned)(m & 07777),
-		       (unsigned long long)ents[i].size, ents[i].name);
+		       (unsigned long long)ents[i].size,
+		       veil_escape(shown, sizeof(shown), ents[i].name));
 	}
 	ret = VEIL_EXIT_OK;
 	(void)skipped;

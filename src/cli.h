@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "veilfs/safe.h"
 #include "veilfs/volume.h"
 
 /* Exit codes (documented in docs/veilfs.1 and README.md). */

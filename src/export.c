@@ -843,7 +843,17 @@ int veil_cmd_path(int argc, char **argv)
 			cur = nfd;
 		}
 	}
-	printf("%s\n", out ? out : "");
+	{
+		size_t sz = 4 * outlen + 1;
+		char *shown = malloc(sz);
+
+		if (!shown) {
+			ret = VEIL_EXIT_ERROR;
+			goto out;
+		}
+		printf("%s\n", veil_escape(shown, sz, out ? out : ""));
+		free(shown);
+	}
 	ret = VEIL_EXIT_OK;
 out:
 	if (cur >= 0)

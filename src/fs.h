@@ -20,6 +20,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "veilfs/safe.h"
 #include "veilfs/volume.h"
 
 struct vnode {

@@ -26,6 +26,7 @@ void veil_log(int prio, const char *fmt, ...)
 	static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 	static time_t window;
 	static int in_window;
+	char msg[2048], esc[4 * sizeof(msg)];
 	va_list ap;
 	time_t now = time(NULL);
 
@@ -46,16 +47,16 @@ void veil_log(int prio, const char *fmt, ...)
 		pthread_mutex_unlock(&m);
 		return;
 	}
-	va_start(ap, fmt);
-	if (log_foreground) {
-		fputs("veilfs: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	} else {
-		vsyslog(prio, fmt, ap);
-	}
-	va_end(ap);
 	pthread_mutex_unlock(&m);
+	/* Names and paths may come from an attacker: the whole line is escaped. */
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	veil_escape(esc, sizeof(esc), msg);
+	if (log_foreground)
+		fprintf(stderr, "veilfs: %s\n", esc);
+	else
+		syslog(prio, "%s", esc);
 }
 
 static size_t bucket(const struct veil_fs *fs, dev_t dev, ino_t ino)

@@ -525,16 +525,6 @@ err:
 	fuse_reply_err(req, -ret);
 }
 
-/* A name someone else put in the cipher directory, made safe for a log line. */
-static void printable(const char *in, char out[static 256])
-{
-	size_t i;
-
-	for (i = 0; in[i] && i < 255; i++)
-		out[i] = (unsigned char)in[i] < 0x20 || in[i] == 0x7f ? '?' : in[i];
-	out[i] = '\0';
-}
-
 /* Remember which foreign names were reported, so each is logged once. */
 static int foreign_seen(const struct vnode *dir, const char *name)
 {
@@ -602,24 +592,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			goto skip; /* part of the format */
 		} else if (n < 0) {
 			if (!foreign_seen(dir, d->entry->d_name)) {
-				char shown[256];
-
-				printable(d->entry->d_name, shown);
 				veil_log(LOG_WARNING,
 					 "directory %s: skipping '%s' in the cipher directory: not a "
 					 "name of this volume (%s)",
-					 path_of(dir), shown,
+					 path_of(dir), d->entry->d_name,
 					 n == -EBADMSG ? "does not authenticate" : "foreign file");
 			}
 			goto skip;
 		}
 		if (veil_entry_classify(d->entry->d_name) == VEIL_ENTRY_FOREIGN &&
 		    !foreign_seen(dir, d->entry->d_name)) {
-			char shown[256];
-
-			printable(name, shown);
 			veil_log(LOG_NOTICE, "directory %s: sync conflict copy shown as '%s'",
-				 path_of(dir), shown);
+				 path_of(dir), name);
 		}
 		if (plus) {
 			struct fuse_entry_param e;

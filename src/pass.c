@@ -16,13 +16,14 @@
 
 void veil_err(const char *fmt, ...)
 {
+	char msg[4096], esc[4 * sizeof(msg)];
 	va_list ap;
 
-	fputs("veilfs: ", stderr);
+	/* Names in messages may come from an attacker: the whole line is escaped. */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "veilfs: %s\n", veil_escape(esc, sizeof(esc), msg));
 }
 
 void veil_pass_free(struct veil_pass *p)

@@ -2,6 +2,7 @@
 /* An opened cipher directory: header, keys, dir IVs, names on disk. */
 #include "veilfs/volume.h"
 
+#include "veilfs/safe.h"
 #include "veilfs/temp.h"
 
 #include <dirent.h>
@@ -339,7 +340,9 @@ static bool b64url_char(char c)
  * The suffixes sync tools append, and nothing else: " (... conflict...)"
  * (Dropbox, Nextcloud, ownCloud) and ".sync-conflict-<date>-<time>-<id>"
  * (Syncthing). The suffix is not authenticated, so it is kept to these
- * shapes: it cannot give a file an arbitrary new extension.
+ * shapes: it cannot give a file an arbitrary new extension, and holds
+ * printable characters only (veil_printable): no control character or
+ * escape sequence reaches a listing or a terminal through it.
  */
 static bool conflict_suffix(const char *s)
 {
@@ -347,7 +350,8 @@ static bool conflict_suffix(const char *s)
 	static const char sync[] = ".sync-conflict-";
 
 	if (n > 2 && s[0] == ' ' && s[1] == '(' && s[n - 1] == ')' && strcasestr(s, "conflict"))
-		return memchr(s + 2, '(', n - 3) == NULL && memchr(s + 2, ')', n - 3) == NULL;
+		return memchr(s + 2, '(', n - 3) == NULL && memchr(s + 2, ')', n - 3) == NULL &&
+		       veil_printable(s);
 	if (strncmp(s, sync, sizeof(sync) - 1) == 0) {
 		for (const char *p = s + sizeof(sync) - 1; *p; p++)
 			if (!b64url_char(*p))

@@ -8,7 +8,9 @@ must not be read as mount options (findings of a security review).
   rest of the mount keeps working;
 - a cipher directory whose path contains ",allow_other": the mount must not
   get allow_other (the path is escaped in fsname);
-- a conflict-copy name with an arbitrary suffix is not shown.
+- a conflict-copy name with an arbitrary suffix is not shown;
+- a suffix with a newline or an escape sequence is not shown either, and
+  reaches the daemon's log, 'veilfs ls' and 'veilfs path' only escaped.
 
 usage: test_planted.py VEILFS
 """
@@ -85,6 +87,49 @@ def main():
         finally:
             m.unmount()
     tap.run("only the sync tools' conflict suffixes are shown", conflict_suffix)
+
+    def escaped():
+        vol = vfs.Volume(ws, veilfs, name="esc")
+        pw = os.path.join(ws.path, "esc-pass")
+        with open(pw, "w") as f:
+            f.write(vol.passphrase + "\n")
+        mnt = ws.mkdir("mnt-esc")
+        m = vol.mount(mnt, fg=True)
+        try:
+            write_file(m.p("report.txt"), b"report")
+            write_file(m.p("odd\x1b[2J\x07name"), b"odd")
+        finally:
+            m.unmount()
+        enc = [e for e in os.listdir(vol.dir) if not e.startswith("veilfs.") and
+               os.path.getsize(vol.c(e)) == 32 + 24 + 6 + 16][0]
+        forged = enc + " (conflicted copy\nveilfs: forged line)"
+        shutil.copy(vol.c(enc), vol.c(forged))
+        shutil.copy(vol.c(enc), vol.c(enc + " (conflicted copy \x1b[31mred)"))
+        m = vol.mount(mnt, fg=True)
+        try:
+            names = sorted(os.listdir(mnt))
+            check_eq(names, ["odd\x1b[2J\x07name", "report.txt"], "listing")
+            log = m.log()
+        finally:
+            m.unmount()
+        lines = log.splitlines()
+        check(not any(ln.startswith("veilfs: forged") for ln in lines),
+              "a forged line in the daemon log: %r" % log[-1500:])
+        check("\x1b" not in log, "a raw ESC in the daemon log: %r" % log[-1500:])
+        check(any("\\x0aveilfs: forged line" in ln for ln in lines),
+              "the planted name is logged, escaped: %r" % log[-1500:])
+        r = vfs.run([veilfs, "ls", "--passfile", pw, vol.dir])
+        check_eq(r.returncode, 0, "veilfs ls exit (stderr %r)" % r.stderr)
+        check("\x1b" not in r.stdout + r.stderr and "\x07" not in r.stdout,
+              "a raw control byte in veilfs ls output: %r" % (r.stdout + r.stderr))
+        check("odd\\x1b[2J\\x07name" in r.stdout, "ls shows the name escaped: %r" % r.stdout)
+        check_eq([ln for ln in r.stderr.splitlines() if ln.startswith("veilfs: forged")], [],
+                 "forged lines on ls's stderr")
+        odd = [e for e in os.listdir(vol.dir) if not e.startswith("veilfs.") and
+               e != enc and " " not in e][0]
+        r = vfs.run([veilfs, "path", "--decrypt", "--passfile", pw, vol.dir, odd])
+        check_eq((r.returncode, r.stdout), (0, "odd\\x1b[2J\\x07name\n"), "veilfs path --decrypt")
+    tap.run("names with control characters reach logs and terminals only escaped", escaped)
     sys.exit(tap.done())
 
 
