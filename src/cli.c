@@ -545,7 +545,7 @@ int veil_cmd_ls(int argc, char **argv)
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
-	d = fdopendir(dup(dfd));
+	d = fdopendir(fcntl(dfd, F_DUPFD_CLOEXEC, 0));
 	if (!d) {
 		veil_err("ls: %s: %s", path, strerror(errno));
 		ret = VEIL_EXIT_ERROR;

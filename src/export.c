@@ -786,7 +786,7 @@ int veil_cmd_path(int argc, char **argv)
 	if (ret != 0)
 		return ret;
 	copy = strdup(argv[optind + 1]);
-	cur = dup(v->dirfd);
+	cur = fcntl(v->dirfd, F_DUPFD_CLOEXEC, 0);
 	if (!copy || cur < 0 || (e = veil_diriv_read(cur, iv)) < 0) {
 		veil_err("path: %s: cannot read the root directory IV", argv[optind]);
 		ret = VEIL_EXIT_ERROR;

@@ -202,9 +202,12 @@ static struct fuse_session *new_session(struct fuse_args *args,
 	struct fuse_session *se;
 	char msg[512] = "";
 	FILE *tmp = tmpfile();
-	int saved = dup(STDERR_FILENO);
+	int saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
 	size_t n = 0;
 
+	/* Every descriptor of ours is close-on-exec: no child may inherit one. */
+	if (tmp)
+		(void)!fcntl(fileno(tmp), F_SETFD, FD_CLOEXEC);
 	fflush(stderr);
 	if (tmp && saved >= 0)
 		dup2(fileno(tmp), STDERR_FILENO);

@@ -140,7 +140,7 @@ int veil_volume_open(const char *cipherdir, const char *conf, struct veil_volume
 			goto fail;
 		}
 	} else {
-		v->conf_dirfd = dup(v->dirfd);
+		v->conf_dirfd = fcntl(v->dirfd, F_DUPFD_CLOEXEC, 0);
 		snprintf(v->conf_name, sizeof(v->conf_name), "%s", VEIL_CONF_NAME);
 	}
 	ret = veil_header_load(v->conf_dirfd, v->conf_name, &v->hdr);
@@ -538,7 +538,7 @@ int veil_path_resolve(const struct veil_volume *v, const char *path, int *dfd,
 
 	if (!copy)
 		return -ENOMEM;
-	cur = dup(v->dirfd);
+	cur = fcntl(v->dirfd, F_DUPFD_CLOEXEC, 0);
 	backing[0] = '\0';
 	if (cur < 0) {
 		ret = -errno;

@@ -78,6 +78,34 @@ expect_fail "cat of a symlink" 1 "$P" cat "$V" link-to-one-byte
 expect_fail "ls of a missing directory" 1 "$P" ls "$V" no-such-dir
 expect_fail "ls of a file" 1 "$P" ls "$V" one-byte
 
+# The --extpass command inherits no descriptor but 0, 1 and 2: it lists its
+# own (the shell's) with find -fprintf (no redirection or pipe of the shell
+# adds one meanwhile); veilfs runs with none but 0-2 open.
+bare() {
+	(
+		for f in /proc/$BASHPID/fd/*; do
+			n=${f##*/}
+			[ "$n" -gt 2 ] && eval "exec $n>&-"
+		done
+		exec "$@"
+	) <"$P" >"$OUT" 2>"$ERR"
+	RC=$?
+}
+fds() { [ -s "$T/fds" ] && LC_ALL=C sort -n "$T/fds" | tr '\n' ' '; }
+for cmd in ls cat export; do
+	rm -f "$T/fds"
+	case $cmd in
+	ls) extra=() ;;
+	cat) extra=(one-byte) ;;
+	export) extra=("$T/exported") ;;
+	esac
+	bare "$VEILFS" "$cmd" --extpass \
+		"find /proc/\$\$/fd -mindepth 1 -fprintf $T/fds '%f\\n'; cat $P" "$V" "${extra[@]}"
+	check "$cmd --extpass: exit 0" rc_is 0
+	check "$cmd --extpass: the command has only descriptors 0, 1, 2 open ($(fds))" \
+		[ "$(fds)" = "0 1 2 " ]
+done
+
 check "reading the fixture changed nothing in it" same_sum "$V" "$before"
 check "the committed fixture itself is intact" same_sum "$FIXTURES/v1" "$before"
 
