@@ -631,19 +631,10 @@ int veil_cmd_cat(int argc, char **argv)
 	if (e == 0 && !backing[0])
 		e = -EISDIR;
 	if (e == 0) {
-		fd = openat(pfd, backing, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		/* Checked before it is opened: a planted device node is never opened. */
+		fd = veil_open_regular(pfd, backing, O_RDONLY, NULL);
 		if (fd < 0)
-			e = errno == ELOOP ? -ELOOP : -errno;
-	}
-	if (e == 0) {
-		struct stat sb;
-
-		if (fstat(fd, &sb) < 0)
-			e = -errno;
-		else if (S_ISDIR(sb.st_mode))
-			e = -EISDIR;
-		else if (!S_ISREG(sb.st_mode))
-			e = -EINVAL;
+			e = fd == -EBADMSG ? -EINVAL : fd;
 	}
 	if (e < 0) {
 		veil_err("cat: %s: %s", path,

@@ -296,19 +296,13 @@ static int copy_file(struct export *x, int sdir, const char *sname, int ddir, co
 	uint64_t off = 0;
 	int in, out, ret = 0;
 
-	in = openat(sdir, sname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	/* Checked before it is opened: a device node swapped in is never opened. */
+	in = veil_open_regular(sdir, sname, O_RDONLY, NULL);
 	if (in < 0) {
-		report(x, path, strerror(errno));
+		report(x, path, in == -EBADMSG || in == -EISDIR || in == -ELOOP
+					? "changed into something other than a file"
+					: strerror(-in));
 		return -1;
-	}
-	{
-		struct stat sb;
-
-		if (fstat(in, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-			report(x, path, "changed into something other than a file");
-			close(in);
-			return -1;
-		}
 	}
 	out = openat(ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (out < 0) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "le.h"
+#include "veilfs/safe.h"
 
 #define SLOT_AD_BYTES 40
 #define FIXED_AD_BYTES 20
@@ -288,18 +289,10 @@ int veil_header_load(int dirfd, const char *name, struct veil_header *h)
 	size_t got = 0;
 	int fd, ret;
 
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	/* A FIFO or device in place of the header is never opened, let alone read. */
+	fd = veil_open_regular(dirfd, name, O_RDONLY, NULL);
 	if (fd < 0)
-		return -errno;
-	{
-		struct stat st;
-
-		/* A FIFO or device in place of the header must neither hang nor be read. */
-		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-			close(fd);
-			return S_ISDIR(st.st_mode) ? -EISDIR : -EMEDIUMTYPE;
-		}
-	}
+		return fd == -EBADMSG ? -EMEDIUMTYPE : fd;
 	while (got < sizeof(buf)) {
 		ssize_t r = read(fd, buf + got, sizeof(buf) - got);
 

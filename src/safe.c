@@ -22,8 +22,10 @@ int veil_open_regular(int dfd, const char *name, int flags, struct stat *st)
 		ret = -errno;
 		goto out;
 	}
+	if (st)
+		*st = sb;
 	if (!S_ISREG(sb.st_mode)) {
-		ret = S_ISDIR(sb.st_mode) ? -EISDIR : -EBADMSG;
+		ret = S_ISDIR(sb.st_mode) ? -EISDIR : S_ISLNK(sb.st_mode) ? -ELOOP : -EBADMSG;
 		goto out;
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
@@ -46,8 +48,6 @@ int veil_open_regular(int dfd, const char *name, int flags, struct stat *st)
 		ret = -errno;
 		goto out;
 	}
-	if (st)
-		*st = sb;
 	ret = fd;
 out:
 	close(pfd);

@@ -32,20 +32,15 @@ int veil_fsync_dir(int dfd)
 static int read_small(int dfd, const char *name, uint8_t *buf, size_t cap, size_t *got)
 {
 	/*
-	 * O_NONBLOCK and the type check: a FIFO planted in the cipher directory
-	 * must not hang the daemon (nor a device be read).
+	 * Checked before it is opened: a FIFO planted in the cipher directory
+	 * must not hang the daemon, nor a device node be opened or read.
 	 */
-	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	struct stat st;
+	int fd = veil_open_regular(dfd, name, O_RDONLY, NULL);
 	int ret = 0;
 
 	*got = 0;
 	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -EBADMSG;
-	}
+		return fd == -EISDIR ? -EBADMSG : fd;
 	while (*got < cap) {
 		ssize_t r = read(fd, buf + *got, cap - *got);
 

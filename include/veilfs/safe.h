@@ -17,9 +17,10 @@
  * or FIFO has no side effect and cannot block), checked with fstat, and
  * only then reopened through /proc/self/fd, which reaches exactly the
  * inode that was checked. O_CLOEXEC and O_NOCTTY are always added. @st
- * (may be NULL) receives the file's attributes. Returns the descriptor,
- * -EISDIR for a directory, -EBADMSG for any other non-regular file (a
- * symlink included), or -errno.
+ * (may be NULL) receives the attributes of what @name is, also when it is
+ * refused (then st_mode tells what it was). Returns the descriptor,
+ * -EISDIR for a directory, -ELOOP for a symlink (never followed, as with
+ * O_NOFOLLOW), -EBADMSG for any other non-regular file, or -errno.
  */
 int veil_open_regular(int dfd, const char *name, int flags, struct stat *st);
 

@@ -195,4 +195,36 @@ check "ls of a subdirectory with junk exits 0" rc_is 0
 check "ls of a subdirectory with junk lists its names" \
 	[ "$(ls_names | tr '\n' ' ')" = "readme.txt sub " ]
 
+# --- planted FIFOs are never opened ------------------------------------------
+# A writer blocks in open(2) on a FIFO until someone opens it for reading:
+# if veilfs opened the planted FIFO before checking its type (as it would a
+# device node, whose open can have side effects), the writer would go on.
+# planted_fifo PATH DESC ARGS...: replace PATH by a FIFO with a waiting
+# writer, run veilfs ARGS, check the writer is still waiting.
+planted_fifo() {
+	local path=$1 desc=$2 pid
+	shift 2
+	cp -p "$path" "$T/planted.orig"
+	rm -f "$path" "$T/opened"
+	mkfifo "$path"
+	sh -c 'exec 3>"$1"; touch "$2"' sh "$path" "$T/opened" &
+	pid=$!
+	vrun "$P" "$@"
+	check "$desc: fails" [ "$RC" -ne 0 ]
+	check "$desc: one line on stderr" one_line_err
+	sleep 1
+	check "$desc: the FIFO was never opened" [ ! -e "$T/opened" ]
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rm -f "$path"
+	cp -p "$T/planted.orig" "$path"
+}
+restore
+planted_fifo "$conf" "a FIFO as veilfs.conf, info" info "$V"
+planted_fifo "$V/veilfs.diriv" "a FIFO as the root dir IV, ls" ls "$V"
+big=$V/$("$VEILFS" path --passfile "$P" "$V" hundred-k.bin)
+planted_fifo "$big" "a FIFO as a cipher file, cat" cat "$V" hundred-k.bin
+vrun "$P" cat "$V" hundred-k.bin
+check "the volume reads again afterwards" out_sha_is "$sum_big"
+
 done_testing
