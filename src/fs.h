@@ -74,6 +74,12 @@ struct veil_fs {
 	double timeout;
 	bool readonly;
 	bool is_root; /* daemon runs as uid 0: give new files to the caller */
+	/*
+	 * Log plaintext names of entries anyone who can write the cipher
+	 * directory can make appear (conflict copies, foreign names): only
+	 * with -d, whose FUSE trace shows every name anyway.
+	 */
+	bool log_names;
 	/* Open fds of non-directory vnodes, in use order (head: most recent). */
 	struct vnode *lru_head, *lru_tail;
 	size_t open_fds;

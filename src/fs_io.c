@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -525,6 +526,31 @@ err:
 	fuse_reply_err(req, -ret);
 }
 
+/*
+ * The path of directory @dir in the cipher directory ("." for the root),
+ * for log lines that must not carry plaintext names. Directories keep
+ * their fd for life: the kernel knows their current path.
+ */
+static void cipher_path(struct veil_fs *fs, struct vnode *dir, char *buf, size_t n)
+{
+	char proc[64], root[4096];
+	ssize_t rl, dl;
+
+	fd_proc_path(fs->root.fd, proc);
+	rl = readlink(proc, root, sizeof(root) - 1);
+	fd_proc_path(dir->fd, proc);
+	dl = readlink(proc, buf, n - 1);
+	if (rl < 0 || dl < 0) {
+		snprintf(buf, n, "?");
+		return;
+	}
+	buf[dl] = '\0';
+	if (dl == rl && memcmp(buf, root, (size_t)rl) == 0)
+		snprintf(buf, n, ".");
+	else if (dl > rl && memcmp(buf, root, (size_t)rl) == 0 && buf[rl] == '/')
+		memmove(buf, buf + rl + 1, (size_t)(dl - rl));
+}
+
 /* Remember which foreign names were reported, so each is logged once. */
 static int foreign_seen(const struct vnode *dir, const char *name)
 {
@@ -592,18 +618,30 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			goto skip; /* part of the format */
 		} else if (n < 0) {
 			if (!foreign_seen(dir, d->entry->d_name)) {
+				char cpath[4096];
+
+				cipher_path(fs, dir, cpath, sizeof(cpath));
 				veil_log(LOG_WARNING,
-					 "directory %s: skipping '%s' in the cipher directory: not a "
-					 "name of this volume (%s)",
-					 path_of(dir), d->entry->d_name,
+					 "cipher directory %s: skipping '%s': not a name of this volume "
+					 "(%s)",
+					 cpath, d->entry->d_name,
 					 n == -EBADMSG ? "does not authenticate" : "foreign file");
 			}
 			goto skip;
 		}
 		if (veil_entry_classify(d->entry->d_name) == VEIL_ENTRY_FOREIGN &&
 		    !foreign_seen(dir, d->entry->d_name)) {
-			veil_log(LOG_NOTICE, "directory %s: sync conflict copy shown as '%s'",
-				 path_of(dir), name);
+			char cpath[4096];
+
+			/* Anyone can make a copy appear: its plaintext name is logged only with -d. */
+			cipher_path(fs, dir, cpath, sizeof(cpath));
+			if (fs->log_names)
+				veil_log(LOG_NOTICE, "directory %s: sync conflict copy shown as '%s'",
+					 path_of(dir), name);
+			else
+				veil_log(LOG_NOTICE,
+					 "cipher directory %s: '%s' is shown as a sync conflict copy",
+					 cpath, d->entry->d_name);
 		}
 		if (plus) {
 			struct fuse_entry_param e;

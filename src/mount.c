@@ -436,6 +436,7 @@ int veil_cmd_mount(int argc, char **argv)
 		rfs_ready = 1;
 	} else {
 		ret = veil_fs_init(&fs, v, ro, fd_cache ? fd_cache : default_fd_cache());
+		fs.log_names = debug;
 		fs_ready = 1;
 	}
 	if (ret < 0) {

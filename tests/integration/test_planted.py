@@ -10,7 +10,9 @@ must not be read as mount options (findings of a security review).
   get allow_other (the path is escaped in fsname);
 - a conflict-copy name with an arbitrary suffix is not shown;
 - a suffix with a newline or an escape sequence is not shown either, and
-  reaches the daemon's log, 'veilfs ls' and 'veilfs path' only escaped.
+  reaches the daemon's log, 'veilfs ls' and 'veilfs path' only escaped;
+- a planted conflict copy or foreign name puts no plaintext name into the
+  daemon's log (cipher names only), except with -d.
 
 usage: test_planted.py VEILFS
 """
@@ -130,6 +132,42 @@ def main():
         r = vfs.run([veilfs, "path", "--decrypt", "--passfile", pw, vol.dir, odd])
         check_eq((r.returncode, r.stdout), (0, "odd\\x1b[2J\\x07name\n"), "veilfs path --decrypt")
     tap.run("names with control characters reach logs and terminals only escaped", escaped)
+
+    def log_names():
+        vol = vfs.Volume(ws, veilfs, name="lognames")
+        mnt = ws.mkdir("mnt-lognames")
+        m = vol.mount(mnt, fg=True)
+        try:
+            os.mkdir(m.p("private-dir"))
+            write_file(m.p("private-dir", "secret-report.txt"), b"report")
+        finally:
+            m.unmount()
+        cdir = [e for e in os.listdir(vol.dir) if os.path.isdir(vol.c(e))][0]
+        enc = [e for e in os.listdir(vol.c(cdir)) if not e.startswith("veilfs.")][0]
+        copy = enc + " (conflicted copy 2026-01-01)"
+        shutil.copy(vol.c(cdir, enc), vol.c(cdir, copy))
+        write_file(vol.c(cdir, "A" * 43), b"junk")
+        for debug in (False, True):
+            m = vol.mount(mnt, fg=True, debug=debug)
+            try:
+                names = sorted(os.listdir(m.p("private-dir")))
+                check_eq(names, ["secret-report.txt", "secret-report.txt (conflicted copy "
+                                 "2026-01-01)"], "listing")
+                log = m.log()
+            finally:
+                m.unmount()
+            notes = [ln for ln in log.splitlines() if "conflict copy" in ln or "skipping" in ln]
+            if not debug:
+                check_eq(len(notes), 2, "log lines about the copy and the junk name: %r" % log)
+                check(all(cdir in ln for ln in notes), "cipher directory named: %r" % notes)
+                check(any(copy in ln for ln in notes), "the copy's cipher name: %r" % notes)
+                check("secret-report" not in log and "private-dir" not in log,
+                      "a plaintext name in the log without -d: %r" % log[-2000:])
+            else:
+                check(any("private-dir/secret-report.txt (conflicted copy" in ln or
+                          "shown as 'secret-report.txt (conflicted copy" in ln for ln in notes),
+                      "the plaintext name with -d: %r" % notes)
+    tap.run("planted entries put no plaintext name into the log (only with -d)", log_names)
     sys.exit(tap.done())
 
 
