@@ -16,6 +16,7 @@ veil_pkgs_test=(
 	python3                                      # integration/reverse tests, header surgery, summary
 	git sqlite3 rsync attr acl util-linux file   # integration tests' tools
 	rclone                                       # reverse-mode cloud round trip (WebDAV on 127.0.0.1)
+	debootstrap                                  # tests/fresh-debian.sh (not run by run-all.sh)
 	ca-certificates
 )
 
