@@ -27,31 +27,44 @@ SECRETS=()
 
 T_N=0
 T_FAILED=0
+T_LAST_FAILED=0
 
+# A failed point and the comments that follow it go to stderr as well, so
+# a failed test never shows an empty stderr in meson's error log.
 ok() {
 	T_N=$((T_N + 1))
+	T_LAST_FAILED=0
 	echo "ok $T_N - $*"
 }
 
 not_ok() {
 	T_N=$((T_N + 1))
 	T_FAILED=$((T_FAILED + 1))
+	T_LAST_FAILED=1
 	echo "not ok $T_N - $*"
+	echo "not ok $T_N - $*" >&2
+}
+
+# comment: stdin as TAP comments
+comment() {
+	local c
+	c=$(sed 's/^/# /')
+	[ -n "$c" ] || return 0
+	printf '%s\n' "$c"
+	[ "$T_LAST_FAILED" = 1 ] && printf '%s\n' "$c" >&2
+	return 0
 }
 
 # diag LINE...: a TAP comment (shows the context of a failure)
 diag() {
-	local l
-	for l in "$@"; do
-		printf '# %s\n' "$l"
-	done
+	printf '%s\n' "$@" | comment
 }
 
 # show_run: the last run's exit code and output as TAP comments
 show_run() {
 	diag "exit code: $RC"
-	sed 's/^/# stdout: /' "$OUT" | head -20
-	sed 's/^/# stderr: /' "$ERR" | head -20
+	sed 's/^/stdout: /' "$OUT" | head -20 | comment
+	sed 's/^/stderr: /' "$ERR" | head -20 | comment
 }
 
 # check DESC CMD...: one test point, passing when CMD succeeds
@@ -71,7 +84,7 @@ done_testing() {
 	for s in "${SECRETS[@]}"; do
 		if grep -qF -- "$s" "$ALL"; then
 			not_ok "no passphrase appears in any output ($T_N checks so far)"
-			grep -nF -- "$s" "$ALL" | head -5 | sed 's/^/# leaked: /'
+			grep -nF -- "$s" "$ALL" | head -5 | sed 's/^/leaked: /' | comment
 			echo "1..$T_N"
 			exit 0
 		fi
@@ -80,7 +93,10 @@ done_testing() {
 	echo "1..$T_N"
 	# The TAP lines carry the verdict (meson: FAIL); a non-zero exit would
 	# be reported as a harness ERROR instead.
-	[ "$T_FAILED" -eq 0 ] || echo "# $T_FAILED of $T_N checks failed"
+	if [ "$T_FAILED" -ne 0 ]; then
+		echo "# $T_FAILED of $T_N checks failed"
+		echo "# $T_FAILED of $T_N checks failed" >&2
+	fi
 	exit 0
 }
 

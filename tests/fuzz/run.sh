@@ -14,6 +14,10 @@ harnesses=${*:-header names content file}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${FUZZ_BUILD_DIR:-$src/build-fuzz}
 
+command -v clang >/dev/null 2>&1 || {
+	echo "fuzz: program clang not found: it comes from the Debian package clang (.ci/packages.sh; bash tests/run-all.sh installs it)" >&2
+	exit 1
+}
 if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" "$src"
 fi

@@ -6,7 +6,7 @@ default_permissions), compared with a plain directory.
 usage: test_perms.py VEILFS
 
 Needs root (to mount for another user and to switch to 'nobody' with
-setpriv from util-linux); skips otherwise.
+setpriv from util-linux: fails, naming it, without it); skips when not root.
 """
 
 import json
@@ -115,8 +115,10 @@ def main():
     veilfs, _ = vfs.setup()
     if os.geteuid() != 0:
         vfs.skip_all("needs root (mount for another user, setpriv)")
-    if not shutil.which("setpriv") or not os.access(NOBODY_PY, os.X_OK):
-        vfs.skip_all("needs setpriv and %s" % NOBODY_PY)
+    if not shutil.which("setpriv"):
+        vfs.fail_all(vfs.MISSING % "setpriv")
+    if not os.access(NOBODY_PY, os.X_OK):
+        vfs.skip_all("needs %s" % NOBODY_PY)
     tap = vfs.Tap()
     ws = vfs.Workspace()
     os.chmod(ws.path, 0o755)

@@ -49,21 +49,28 @@ class Tap:
     def __init__(self):
         self.n = 0
         self.failed = 0
+        self.last_failed = False
 
-    @staticmethod
-    def diag(msg):
+    def diag(self, msg):
+        """A TAP comment; after a failed point also on stderr, so that a
+        failed test never shows an empty stderr."""
         for line in str(msg).rstrip("\n").split("\n"):
             print("# " + line)
+            if self.last_failed:
+                print("# " + line, file=sys.stderr)
         sys.stdout.flush()
+        sys.stderr.flush()
 
     def ok(self, cond, desc, diag=None):
         self.n += 1
         desc = desc.replace("#", "\\#").replace("\n", " ")
+        self.last_failed = not cond
         if cond:
             print("ok %d - %s" % (self.n, desc))
         else:
             self.failed += 1
             print("not ok %d - %s" % (self.n, desc))
+            print("not ok %d - %s" % (self.n, desc), file=sys.stderr)
             if diag:
                 self.diag(diag)
         sys.stdout.flush()
@@ -71,6 +78,7 @@ class Tap:
 
     def skip(self, desc, why):
         self.n += 1
+        self.last_failed = False
         print("ok %d - %s # SKIP %s" % (self.n, desc.replace("#", "\\#"), why))
         sys.stdout.flush()
 
@@ -92,6 +100,8 @@ class Tap:
     def done(self):
         print("1..%d" % self.n)
         sys.stdout.flush()
+        if self.failed:
+            print("%d of %d test points failed" % (self.failed, self.n), file=sys.stderr)
         return 1 if self.failed else 0
 
 
@@ -173,11 +183,31 @@ def check_bytes(got, want, what="content"):
 
 # ----------------------------------------------------------- environment
 
+MISSING = ("program %s not found: it comes from a Debian package listed in "
+           ".ci/packages.sh (bash tests/run-all.sh installs them)")
+
+
+def need(prog):
+    """The path of the program @prog. A missing program fails the test with
+    a message naming it, never skips it: .ci/packages.sh lists every
+    program the tests run."""
+    path = shutil.which(prog)
+    if path is None:
+        raise AssertionError(MISSING % prog)
+    return path
+
+
+def fail_all(why):
+    """Fail the whole program with one test point (stdout and stderr)."""
+    print("1..1\nnot ok 1 - " + why)
+    print("not ok 1 - " + why, file=sys.stderr)
+    sys.exit(1)
+
+
 def fuse_problem():
+    """Why FUSE cannot be used here (the test is skipped), or None."""
     if not os.path.exists("/dev/fuse"):
         return "no /dev/fuse"
-    if shutil.which("fusermount3") is None:
-        return "fusermount3 not installed"
     try:
         fd = os.open("/dev/fuse", os.O_RDWR)
         os.close(fd)
@@ -194,12 +224,13 @@ def setup(argv=None, usage="VEILFS [ARGS...]", nargs=0):
         print("usage: %s %s" % (os.path.basename(argv[0]), usage), file=sys.stderr)
         sys.exit(2)
     veilfs = os.path.abspath(argv[1])
+    if shutil.which("fusermount3") is None:
+        fail_all(MISSING % "fusermount3")
     why = fuse_problem()
     if why:
         skip_all(why)
     if not os.access(veilfs, os.X_OK):
-        print("1..1\nnot ok 1 - veilfs binary %s is not executable" % veilfs)
-        sys.exit(1)
+        fail_all("veilfs binary %s is not executable" % veilfs)
     _install_handlers()
     return veilfs, argv[2:]
 
@@ -363,6 +394,8 @@ def run(cmd, stdin=None, timeout=120, env=None, cwd=None, check_rc=None):
     """Run a command; returns CompletedProcess with text stdout/stderr."""
     if isinstance(stdin, str):
         stdin = stdin.encode()
+    if os.sep not in str(cmd[0]):
+        need(cmd[0])
     p = subprocess.run(cmd, input=stdin if stdin is not None else b"",
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout, env=env, cwd=cwd)

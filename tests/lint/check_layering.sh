@@ -14,8 +14,13 @@ ok() { # ok COND-STATUS DESCRIPTION [OFFENDERS]
 		echo "ok $n - $2"
 	else
 		failed=$((failed + 1))
+		# Also on stderr: a failed test never shows an empty stderr.
 		echo "not ok $n - $2"
-		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/# /'
+		echo "not ok $n - $2" >&2
+		if [ -n "${3:-}" ]; then
+			printf '%s\n' "$3" | sed 's/^/# /'
+			printf '%s\n' "$3" | sed 's/^/# /' >&2
+		fi
 	fi
 }
 

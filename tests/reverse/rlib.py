@@ -52,12 +52,17 @@ class Tap:
     def __init__(self):
         self.n = 0
         self.failed = 0
+        self.last_failed = False
 
-    @staticmethod
-    def diag(msg):
+    def diag(self, msg):
+        """A TAP comment; after a failed point also on stderr, so that a
+        failed test never shows an empty stderr."""
         for line in str(msg).rstrip("\n").split("\n"):
             print("# " + line)
+            if self.last_failed:
+                print("# " + line, file=sys.stderr)
         sys.stdout.flush()
+        sys.stderr.flush()
 
     @staticmethod
     def _clean(desc):
@@ -68,12 +73,15 @@ class Tap:
         d = self._clean(desc)
         if todo:
             d += " # TODO " + todo
+        self.last_failed = not cond and not todo
         if cond:
             print("ok %d - %s" % (self.n, d))
         else:
             if not todo:
                 self.failed += 1
             print("not ok %d - %s" % (self.n, d))
+            if not todo:
+                print("not ok %d - %s" % (self.n, d), file=sys.stderr)
             if diag:
                 self.diag(diag)
         sys.stdout.flush()
@@ -81,6 +89,7 @@ class Tap:
 
     def skip(self, desc, why):
         self.n += 1
+        self.last_failed = False
         print("ok %d - %s # SKIP %s" % (self.n, self._clean(desc), why.replace("\n", " ")))
         sys.stdout.flush()
 
@@ -102,6 +111,8 @@ class Tap:
     def done(self):
         print("1..%d" % self.n)
         sys.stdout.flush()
+        if self.failed:
+            print("%d of %d test points failed" % (self.failed, self.n), file=sys.stderr)
         return 1 if self.failed else 0
 
 
@@ -125,10 +136,9 @@ def check_eq(got, want, what="value"):
 # ----------------------------------------------------------- environment
 
 def fuse_problem():
+    """Why FUSE cannot be used here (the test is skipped), or None."""
     if not os.path.exists("/dev/fuse"):
         return "no /dev/fuse"
-    if shutil.which("fusermount3") is None:
-        return "fusermount3 not installed"
     try:
         os.close(os.open("/dev/fuse", os.O_RDWR))
     except OSError as e:
@@ -142,12 +152,13 @@ def setup(argv=None):
         print("usage: %s VEILFS" % os.path.basename(argv[0]), file=sys.stderr)
         sys.exit(2)
     veilfs = os.path.abspath(argv[1])
+    if shutil.which("fusermount3") is None:
+        fail_all(MISSING % "fusermount3")
     why = fuse_problem()
     if why:
         skip_all(why)
     if not os.access(veilfs, os.X_OK):
-        print("1..1\nnot ok 1 - veilfs binary %s is not executable" % veilfs)
-        sys.exit(1)
+        fail_all("veilfs binary %s is not executable" % veilfs)
     _install_handlers()
     return veilfs
 
@@ -156,6 +167,8 @@ def run(cmd, stdin=None, timeout=120, env=None, cwd=None, check_rc=None):
     """Run a command; CompletedProcess with text stdout/stderr."""
     if isinstance(stdin, str):
         stdin = stdin.encode()
+    if os.sep not in str(cmd[0]):
+        need(cmd[0])
     p = subprocess.run(cmd, input=stdin if stdin is not None else b"",
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=timeout, env=env, cwd=cwd)
@@ -227,7 +240,7 @@ def cipher_size(psize):
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from vfs import (  # noqa: E402,F401
-    _unescape, daemon_pids, is_fuse_mounted, mount_entry, mountinfo, mounts_below, pid_alive,
+    MISSING, _unescape, fail_all, need, daemon_pids, is_fuse_mounted, mount_entry, mountinfo, mounts_below, pid_alive,
     wait_pids_gone)
 
 

@@ -8,7 +8,7 @@ rclone keeps neither modes nor hard links, so only names, contents and
 symlink targets are compared. The server side must hold no plaintext name
 or content.
 
-Needs the Debian package rclone (skips without it).
+Needs the Debian package rclone (fails, naming it, without it).
 Usage: test_rclone.py VEILFS
 """
 import os
@@ -19,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rlib import (REVERSE_CONF, Rev, Skip, Tap, Workspace, check, diff_r, free_port,  # noqa: E402
+from rlib import (REVERSE_CONF, Rev, Skip, Tap, need, Workspace, check, diff_r, free_port,  # noqa: E402
                   run, setup, stop, track, walk, write_file)
 from tree import ODD_NAMES, make_tree  # noqa: E402
 
@@ -63,7 +63,7 @@ def rc(*args):
 
 def t_roundtrip():
     if not rclone:
-        raise Skip("rclone not installed (apt-get install rclone)")
+        need("rclone")
     log = open(os.path.join(ws.path, "rclone-serve.log"), "wb")
     server = None
     for attempt in range(3):
