@@ -568,7 +568,9 @@ int veil_cmd_ls(int argc, char **argv)
 		if (e == -ENOENT)
 			continue;
 		if (e < 0) {
-			veil_err("ls: skipping '%s': not a name of this volume", de->d_name);
+			veil_err("ls: skipping '%s': %s", de->d_name,
+				 e == -EEXIST ? "a sync conflict copy whose name an entry has"
+					      : "not a name of this volume");
 			skipped++;
 			continue;
 		}

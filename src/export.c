@@ -457,7 +457,9 @@ static void export_entry(struct export *x, int sdir, const uint8_t iv[VEIL_DIRIV
 	if (n < 0) {
 		char *cp = join(path, cname);
 
-		report(x, cp ? cp : cname, "name does not decrypt (not a file of this volume)");
+		report(x, cp ? cp : cname,
+		       n == -EEXIST ? "a sync conflict copy whose name an entry of its directory has"
+				    : "name does not decrypt (not a file of this volume)");
 		free(cp);
 		return;
 	}

@@ -234,12 +234,18 @@ ssize_t veil_file_read(const struct veil_content_ctx *c, int fd, struct veil_fst
 		return ret;
 	if (veil_content_plain_size(csize, c->bs, &size) < 0)
 		return fault(st, csize / cbs(c), VEIL_FAULT_SHORT);
+	/*
+	 * Every file that has a header has it checked, a 32-byte file with no
+	 * blocks included: a bad header is damage, not end of file (§9.4).
+	 */
+	if (csize > 0) {
+		ret = load_header(fd, st);
+		if (ret < 0)
+			return ret;
+	}
 	if (off >= size || n == 0)
 		return 0;
 	end = umin(size, off + n);
-	ret = load_header(fd, st);
-	if (ret < 0)
-		return ret;
 	t = tbufs_get(c->bs);
 	if (!t)
 		return -ENOMEM;

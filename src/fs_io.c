@@ -622,10 +622,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 				cipher_path(fs, dir, cpath, sizeof(cpath));
 				veil_log(LOG_WARNING,
-					 "cipher directory %s: skipping '%s': not a name of this volume "
-					 "(%s)",
-					 cpath, d->entry->d_name,
-					 n == -EBADMSG ? "does not authenticate" : "foreign file");
+					 "cipher directory %s: skipping '%s': %s", cpath, d->entry->d_name,
+					 n == -EEXIST ? "a sync conflict copy whose name an entry of the "
+							"directory has"
+					 : n == -EBADMSG ? "not a name of this volume (does not "
+							   "authenticate)"
+							 : "not a name of this volume (foreign file)");
 			}
 			goto skip;
 		}

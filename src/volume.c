@@ -29,18 +29,27 @@ int veil_fsync_dir(int dfd)
 	return ret;
 }
 
+/*
+ * Read the small regular file @name of @dfd, at most @cap bytes: a file
+ * that is larger is damage (-EBADMSG), rejected without being read.
+ */
 static int read_small(int dfd, const char *name, uint8_t *buf, size_t cap, size_t *got)
 {
 	/*
 	 * Checked before it is opened: a FIFO planted in the cipher directory
 	 * must not hang the daemon, nor a device node be opened or read.
 	 */
-	int fd = veil_open_regular(dfd, name, O_RDONLY, NULL);
+	struct stat st;
+	int fd = veil_open_regular(dfd, name, O_RDONLY, &st);
 	int ret = 0;
 
 	*got = 0;
 	if (fd < 0)
 		return fd == -EISDIR ? -EBADMSG : fd;
+	if ((uint64_t)st.st_size > cap) {
+		close(fd);
+		return -EBADMSG;
+	}
 	while (*got < cap) {
 		ssize_t r = read(fd, buf + *got, cap - *got);
 
@@ -310,16 +319,33 @@ long veil_entry_decode(const struct veil_volume *v, int dfd,
 		return veil_name_decrypt(v->keys, iv, dname, strlen(dname), out);
 	case VEIL_ENTRY_LONG:
 		snprintf(side, sizeof(side), "%s%s", dname, VEIL_LONGNAME_SUFFIX);
-		ret = read_small(dfd, side, (uint8_t *)enc, sizeof(enc) - 1, &got);
+		ret = read_small(dfd, side, (uint8_t *)enc, VEIL_ENCNAME_MAX, &got);
 		if (ret < 0)
 			return ret == -ENOENT ? -EBADMSG : ret;
 		enc[got] = '\0';
-		/* The sidecar must belong to this object. */
-		if (!veil_name_backing(enc, got, check) || strcmp(check, dname) != 0)
+		/*
+		 * The sidecar must belong to this object, and hold a name too long
+		 * to be stored directly (a writer never makes any other sidecar:
+		 * format.md §8.4), so one name never has two entries.
+		 */
+		if (got <= VEIL_SHORTNAME_MAX || !veil_name_backing(enc, got, check) ||
+		    strcmp(check, dname) != 0)
 			return -EBADMSG;
 		return veil_name_decrypt(v->keys, iv, enc, got, out);
-	case VEIL_ENTRY_FOREIGN:
-		return veil_conflict_decode(v, iv, dname, out);
+	case VEIL_ENTRY_FOREIGN: {
+		char enc2[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
+		struct stat st;
+		long n = veil_conflict_decode(v, iv, dname, out);
+
+		/*
+		 * A conflict copy whose shown name is the name of an entry of this
+		 * directory is not shown: the entry wins (format.md §2.1).
+		 */
+		if (n >= 0 && veil_name_to_backing(v, iv, out, enc2, backing) >= 0 &&
+		    fstatat(dfd, backing, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return -EEXIST;
+		return n;
+	}
 	default:
 		return -ENOENT;
 	}
@@ -433,20 +459,25 @@ long veil_readlink_at(const struct veil_volume *v, int dfd, const char *name, ch
 	}
 	enc[n] = '\0';
 	if (veil_entry_classify(enc) == VEIL_ENTRY_LINKBLOB) {
-		char *blob = malloc(2 * PATH_MAX);
+		char *blob = malloc(VEIL_LINK_BLOB_MAX);
 		size_t got;
 
 		if (!blob) {
 			ret = -ENOMEM;
 			goto out;
 		}
-		ret = read_small(v->dirfd, enc, (uint8_t *)blob, 2 * PATH_MAX - 1, &got);
+		/*
+		 * A blob holds an encoding too long for a symlink and no longer
+		 * than that of the longest target (format.md §10).
+		 */
+		ret = read_small(v->dirfd, enc, (uint8_t *)blob, VEIL_LINK_BLOB_MAX, &got);
 		if (ret == 0) {
 			char check[VEIL_LONGNAME_LEN + 1];
 
 			veil_link_blob_name(blob, got, check);
-			ret = strcmp(check, enc) == 0 ? veil_link_decrypt(v->keys, blob, got, out)
-						      : -EBADMSG;
+			ret = got > VEIL_LINK_INLINE_MAX && strcmp(check, enc) == 0
+				      ? veil_link_decrypt(v->keys, blob, got, out)
+				      : -EBADMSG;
 			if (ret == -EINVAL)
 				ret = -EBADMSG; /* a planted blob is damage, not "not a link" */
 		} else if (ret == -ENOENT) {

@@ -35,6 +35,8 @@ struct veil_keys;
 /* Encrypted symlink targets longer than this are stored in a blob file. */
 #define VEIL_LINK_INLINE_MAX 4095
 #define VEIL_LINK_TARGET_MAX 4095
+/* Longest link blob: the encoding of the longest target, b64len(4095 + 40). */
+#define VEIL_LINK_BLOB_MAX ((4 * (VEIL_LINK_TARGET_MAX + 40) + 2) / 3)
 #define VEIL_XATTR_PREFIX "user."
 #define VEIL_XATTR_CIPHER_PREFIX "user.veilfs."
 #define VEIL_XATTR_VALUE_MAX (65536 - VEIL_BLOCK_OVERHEAD_X)

@@ -88,7 +88,9 @@ int veil_longname_remove(int dfd, const char *backing);
  * its plaintext name (@out, VEIL_NAME_MAX + 1), or the display name of a
  * sync tool's conflict copy (veil_conflict_decode). Returns the name length;
  * -ENOENT for entries that are part of the format (dir IV, sidecars, ...),
- * -EBADMSG / -EINVAL for entries that do not decrypt.
+ * -EBADMSG / -EINVAL for entries that do not decrypt, -EEXIST for a
+ * conflict copy whose display name is the name of an entry of @dfd (that
+ * entry is shown instead).
  */
 long veil_entry_decode(const struct veil_volume *v, int dfd,
 		       const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname,

@@ -49,6 +49,39 @@ check "init --extpass with a failing command creates nothing" [ ! -e "$T/c2" ]
 expect_fail "--passfile and --extpass together" 2 /dev/null \
 	init --kdf interactive --passfile "$P" --extpass "cat $P" "$T/c3"
 
+# --- line endings (format.md §4) -------------------------------------------------
+# The passphrase is its first line without the LF, then without one CR if
+# it ends in one; the same rule for stdin, --passfile and --extpass.
+pw='init-Pass-phrase 7#x'   # the passphrase of $T/a (secret P)
+printf '%s\r\n' "$pw" >"$T/.crlf"
+printf '%s' "$pw" >"$T/.nolf"
+printf '%s\r' "$pw" >"$T/.cr-eof"
+printf '%s\r\r\n' "$pw" >"$T/.crcrlf"
+printf '%s \n' "$pw" >"$T/.space"
+printf '%s\nsecond line\n' "$pw" >"$T/.twolines"
+vrun "$T/.crlf" ls "$T/a"
+check "stdin: a CRLF line ending is stripped (ls exits 0)" rc_is 0
+vrun /dev/null ls --passfile "$T/.crlf" "$T/a"
+check "--passfile: a CRLF line ending is stripped" rc_is 0
+vrun /dev/null ls --extpass "cat $T/.crlf" "$T/a"
+check "--extpass: a CRLF line ending is stripped" rc_is 0
+vrun /dev/null ls --passfile "$T/.nolf" "$T/a"
+check "--passfile: a last line without LF is the passphrase" rc_is 0
+vrun "$T/.nolf" ls "$T/a"
+check "stdin: a last line without LF is the passphrase" rc_is 0
+vrun /dev/null ls --passfile "$T/.cr-eof" "$T/a"
+check "--passfile: a CR before end of file is stripped" rc_is 0
+vrun /dev/null ls --passfile "$T/.twolines" "$T/a"
+check "--passfile: only the first line counts" rc_is 0
+vrun /dev/null ls --passfile "$T/.crcrlf" "$T/a"
+check "--passfile: only one CR is stripped (CR CR LF: wrong passphrase, 5)" rc_is 5
+vrun "$T/.crcrlf" ls "$T/a"
+check "stdin: only one CR is stripped (5)" rc_is 5
+vrun /dev/null ls --extpass "cat $T/.crcrlf" "$T/a"
+check "--extpass: only one CR is stripped (5)" rc_is 5
+vrun /dev/null ls --passfile "$T/.space" "$T/a"
+check "--passfile: a trailing space is part of the passphrase (5)" rc_is 5
+
 # --- profiles ----------------------------------------------------------------
 vrun /dev/null info "$T/a"
 check "--kdf interactive: info shows opslimit=2 memlimit=64 MiB" \

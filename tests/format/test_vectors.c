@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "veilfs/content.h"
@@ -37,8 +38,8 @@
 #include "../tap.h"
 
 /* Deleting a vector from the doc must fail the test. */
-#define EXPECTED_VECTORS 12
-#define EXPECTED_OUTPUTS 56
+#define EXPECTED_VECTORS 13
+#define EXPECTED_OUTPUTS 68
 
 #define MAX_VECTORS 64
 #define MAX_KV 48
@@ -738,6 +739,150 @@ out:
 	veil_keys_free(k);
 }
 
+/*
+ * Reverse mode (§14.2): the derived dir IVs, file header, block nonce,
+ * symlink nonce and xattr nonce of paths below PLAINDIR, nested ones
+ * included. Each derivation is computed twice: by reverse_core.c and by
+ * hand from the formula in the doc, and both must agree.
+ */
+static void reverse_tagged(uint8_t *out, size_t outlen, const uint8_t *key, const char *tag,
+			   const void *p2, size_t n2, const void *p3, size_t n3)
+{
+	/* "tag\0" || p2 || p3 under @key: strlen(tag) + 1 includes the one NUL. */
+	veil_hash(out, outlen, key, VEIL_KEY_BYTES, tag, strlen(tag) + 1, p2, n2, p3, n3);
+}
+
+static void do_reverse(struct vec *v)
+{
+	uint8_t iv[VEIL_DIRIV_BYTES], hand[VEIL_HASH_BYTES], hdr[VEIL_FILE_HEADER_BYTES];
+	uint8_t inner[VEIL_HASH_BYTES], meta[VEIL_FILE_HEADER_BYTES + 9];
+	uint8_t raw[VEIL_AEAD_NONCE_BYTES + 256 + VEIL_AEAD_TAG_BYTES];
+	char enc[VEIL_ENCNAME_MAX + 1], *lenc = NULL, cname[256];
+	struct veil_keys *k = keys_from(v);
+	uint8_t *dir = NULL, *name = NULL, *file = NULL, *pt = NULL, *link = NULL, *target = NULL;
+	uint8_t *xpath = NULL, *xname = NULL, *xval = NULL, *cipher = NULL, *xout = NULL;
+	size_t dlen = 0, nlen = 0, flen = 0, ptlen = 0, llen = 0, tlen = 0, xplen = 0, xnlen = 0,
+	       xvlen = 0, clen, el;
+	uint64_t bs;
+	int line = v->open_line + 1, fd = -1;
+	long n;
+
+	if (!k || !in_u64(v, "block_size", &bs))
+		goto out;
+	dir = in_bytes(v, "dir", &dlen);
+	name = dir ? in_bytes(v, "name", &nlen) : NULL;
+	file = name ? in_bytes(v, "file", &flen) : NULL;
+	pt = file ? in_bytes(v, "plaintext", &ptlen) : NULL;
+	link = pt ? in_bytes(v, "link", &llen) : NULL;
+	target = link ? in_bytes(v, "target", &tlen) : NULL;
+	xpath = target ? in_bytes(v, "xattr_path", &xplen) : NULL;
+	xname = xpath ? in_bytes(v, "xattr_name", &xnlen) : NULL;
+	xval = xname ? in_bytes(v, "xattr_value", &xvlen) : NULL;
+	if (!xval)
+		goto out;
+	if (ptlen == 0 || ptlen > bs || tlen == 0 || tlen > 200) {
+		vfail(v, "plaintext must be 1..block_size bytes, target 1..200");
+		goto out;
+	}
+
+	/* Dir IVs: the root (empty path) and the nested directory. */
+	veil_reverse_diriv(k, "", iv);
+	reverse_tagged(hand, VEIL_DIRIV_BYTES, k->reverse_id, "veilfs-diriv", "", 0, NULL, 0);
+	ok(memcmp(hand, iv, VEIL_DIRIV_BYTES) == 0,
+	   "reverse vector at line %d: root dir IV by hand matches reverse_core.c", line);
+	out_bytes(v, "root_dir_iv", OUT_HEX, iv, sizeof(iv));
+	veil_reverse_diriv(k, (const char *)dir, iv);
+	reverse_tagged(hand, VEIL_DIRIV_BYTES, k->reverse_id, "veilfs-diriv", dir, dlen, NULL, 0);
+	ok(memcmp(hand, iv, VEIL_DIRIV_BYTES) == 0,
+	   "reverse vector at line %d: nested dir IV by hand matches reverse_core.c", line);
+	out_bytes(v, "dir_iv", OUT_HEX, iv, sizeof(iv));
+	n = veil_name_encrypt(k, iv, (const char *)name, nlen, enc);
+	if (n < 0) {
+		vfail(v, "veil_name_encrypt: %s", strerror((int)-n));
+		goto out;
+	}
+	out_bytes(v, "name_backing", OUT_TEXT, enc, (size_t)n);
+
+	/* File header (a single-link file) and its only block, sealed as last. */
+	veil_reverse_file_header(k, (const char *)file, 1, 0, hdr);
+	reverse_tagged(hand, VEIL_FILE_ID_BYTES, k->reverse_id, "veilfs-path", file, flen, NULL,
+		       0);
+	ok(memcmp(hand, hdr + 8, VEIL_FILE_ID_BYTES) == 0,
+	   "reverse vector at line %d: file ID by hand matches reverse_core.c", line);
+	out_bytes(v, "file_header", OUT_HEX, hdr, sizeof(hdr));
+	fd = memfd_create("veilfs-vector", MFD_CLOEXEC);
+	if (fd < 0 || write(fd, pt, ptlen) != (ssize_t)ptlen) {
+		vfail(v, "memfd: %s", strerror(errno));
+		goto out;
+	}
+	clen = (size_t)veil_content_cipher_size(ptlen, (uint32_t)bs);
+	cipher = malloc(clen);
+	if (veil_reverse_read(k, (uint32_t)bs, fd, hdr, ptlen, cipher, clen, 0) != (ssize_t)clen) {
+		vfail(v, "veil_reverse_read failed");
+		goto out;
+	}
+	memcpy(meta, hdr, VEIL_FILE_HEADER_BYTES);
+	memset(meta + VEIL_FILE_HEADER_BYTES, 0, 8); /* LE64(0) */
+	meta[VEIL_FILE_HEADER_BYTES + 8] = 1;       /* last */
+	veil_hash(hand, VEIL_AEAD_NONCE_BYTES, k->reverse_nonce, VEIL_KEY_BYTES, meta,
+		  sizeof(meta), pt, ptlen, NULL, 0);
+	ok(memcmp(hand, cipher + VEIL_FILE_HEADER_BYTES, VEIL_AEAD_NONCE_BYTES) == 0,
+	   "reverse vector at line %d: block nonce by hand matches reverse_core.c", line);
+	out_bytes(v, "nonce.0", OUT_HEX, cipher + VEIL_FILE_HEADER_BYTES, VEIL_AEAD_NONCE_BYTES);
+	out_auto(v, "cipher", cipher, clen);
+
+	/* Symlink: nonce = BLAKE2b-24(N, "veilfs-link\0" || P || "\0" || target). */
+	el = veil_link_encrypted_len(tlen);
+	lenc = malloc(el + 1);
+	veil_reverse_link(k, (const char *)link, (const char *)target, tlen, lenc);
+	/* in_bytes() leaves a NUL after every input: llen + 1 is P and its one NUL. */
+	reverse_tagged(hand, VEIL_AEAD_NONCE_BYTES, k->reverse_nonce, "veilfs-link", link, llen + 1,
+		       target, tlen);
+	n = veil_b64_decode(raw, sizeof(raw), lenc, el);
+	ok(n == (long)(tlen + VEIL_BLOCK_OVERHEAD_X) &&
+		   memcmp(raw, hand, VEIL_AEAD_NONCE_BYTES) == 0,
+	   "reverse vector at line %d: symlink nonce by hand matches reverse_core.c", line);
+	out_bytes(v, "link_nonce", OUT_HEX, raw, VEIL_AEAD_NONCE_BYTES);
+	out_bytes(v, "link_encoded", OUT_TEXT, lenc, el);
+
+	/*
+	 * Xattr value: inner = BLAKE2b-256(P || "\0" || cname || "\0"), unkeyed;
+	 * nonce = BLAKE2b-24(N, "veilfs-xattr\0" || inner || value).
+	 */
+	n = veil_xattr_name_encrypt(k, (const char *)xname, cname);
+	if (n < 0) {
+		vfail(v, "veil_xattr_name_encrypt: %s", strerror((int)-n));
+		goto out;
+	}
+	out_bytes(v, "xattr_backing_name", OUT_TEXT, cname, (size_t)n);
+	veil_hash(inner, sizeof(inner), NULL, 0, xpath, xplen + 1, cname, (size_t)n + 1, NULL, 0);
+	out_bytes(v, "xattr_inner", OUT_HEX, inner, sizeof(inner));
+	reverse_tagged(hand, VEIL_AEAD_NONCE_BYTES, k->reverse_nonce, "veilfs-xattr", inner,
+		       sizeof(inner), xval, xvlen);
+	xout = malloc(xvlen + VEIL_BLOCK_OVERHEAD_X);
+	veil_reverse_xattr(k, (const char *)xpath, cname, xval, xvlen, xout);
+	ok(memcmp(xout, hand, VEIL_AEAD_NONCE_BYTES) == 0,
+	   "reverse vector at line %d: xattr nonce by hand matches reverse_core.c", line);
+	out_bytes(v, "xattr_nonce", OUT_HEX, xout, VEIL_AEAD_NONCE_BYTES);
+	out_bytes(v, "xattr_backing_value", OUT_HEX, xout, xvlen + VEIL_BLOCK_OVERHEAD_X);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	free(name);
+	free(file);
+	free(pt);
+	free(link);
+	free(target);
+	free(xpath);
+	free(xname);
+	free(xval);
+	free(cipher);
+	free(lenc);
+	free(xout);
+	veil_keys_free(k);
+}
+
 /* Rewrite the checksum after editing a serialized header. */
 static void fix_checksum(uint8_t *h, size_t n)
 {
@@ -873,6 +1018,7 @@ static const struct {
 	{ "subkeys", do_subkeys }, { "sizes", do_sizes }, { "file", do_file },
 	{ "name", do_name },       { "link", do_link },   { "xattr", do_xattr },
 	{ "header", do_header },   { "reverse_file", do_reverse_file },
+	{ "reverse", do_reverse },
 };
 
 static void compute(struct vec *v)

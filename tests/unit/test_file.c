@@ -397,6 +397,23 @@ static void test_ids_and_empty(const uint8_t *data)
 	ok(veil_file_size(fd, BS, &size) == 0 && size == 0, "header-only file has size 0");
 	r = read_fresh(fd, buf, sizeof(buf), 0, &rs);
 	ok(r == 0, "header-only file reads as empty (%zd)", r);
+	/* Its header is checked all the same (format.md §9.4). */
+	{
+		uint8_t bad[VEIL_FILE_HEADER_BYTES];
+		const int at[] = { 0, 1, 2, 7 };
+
+		for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+			memcpy(bad, h1, sizeof(bad));
+			bad[at[i]] ^= 0x02;
+			pwrite(fd, bad, sizeof(bad), 0);
+			r = read_fresh(fd, buf, sizeof(buf), 0, &rs);
+			ok(r == -EBADMSG && rs.fault == VEIL_FAULT_HEADER,
+			   "header-only file with header byte %d changed -> -EBADMSG, header fault "
+			   "(%zd)",
+			   at[i], r);
+		}
+		pwrite(fd, h1, sizeof(h1), 0);
+	}
 	memset(&st, 0, sizeof(st));
 	r = veil_file_write(&cc, fd, &st, data, 50, 0);
 	r = r < 0 ? r : read_fresh(fd, buf, sizeof(buf), 0, &rs);

@@ -232,6 +232,41 @@ static void test_symlinks(struct veil_volume *v)
 		unlinkat(rootfd, b2, 0);
 	}
 	/*
+	 * Blob sizes (format.md §10): a blob holds an encoding longer than 4095
+	 * characters and at most VEIL_LINK_BLOB_MAX (5514); anything else is
+	 * rejected even when its name matches its content. The short one is a
+	 * valid encryption of a 100-byte target, so only the size rule rejects
+	 * it; the long one is a valid-looking base64 run.
+	 */
+	{
+		char *s = malloc(VEIL_LINK_BLOB_MAX + 2), bn[VEIL_LONGNAME_LEN + 1];
+		size_t sl = veil_link_encrypted_len(100);
+
+		ok(VEIL_LINK_BLOB_MAX == 5514 && veil_link_encrypted_len(VEIL_LINK_TARGET_MAX) ==
+							 VEIL_LINK_BLOB_MAX,
+		   "VEIL_LINK_BLOB_MAX is the encoded length of a 4095-byte target (5514)");
+		memset(target, 'q', 100);
+		veil_link_encrypt(v->keys, target, 100, s);
+		veil_link_blob_name(s, sl, bn);
+		write_file_at(rootfd, bn, s, sl);
+		symlinkat(bn, sub, "shortblob");
+		n = veil_readlink_at(v, sub, "shortblob", out);
+		ok(n == -EBADMSG, "a blob holding a %zu-character encoding (fits a symlink) -> -EBADMSG "
+				  "(%ld)", sl, n);
+		veil_symlink_release(v, sub, "shortblob");
+		unlinkat(sub, "shortblob", 0);
+		memset(s, 'A', VEIL_LINK_BLOB_MAX + 1);
+		veil_link_blob_name(s, VEIL_LINK_BLOB_MAX + 1, bn);
+		write_file_at(rootfd, bn, s, VEIL_LINK_BLOB_MAX + 1);
+		symlinkat(bn, sub, "bigblob");
+		n = veil_readlink_at(v, sub, "bigblob", out);
+		ok(n == -EBADMSG, "a blob of %d bytes (over the maximum) -> -EBADMSG (%ld)",
+		   VEIL_LINK_BLOB_MAX + 1, n);
+		veil_symlink_release(v, sub, "bigblob");
+		unlinkat(sub, "bigblob", 0);
+		free(s);
+	}
+	/*
 	 * The blob check is an unkeyed hash, so anyone can plant a blob with
 	 * junk content under the matching name: it must still read as a
 	 * damaged link (-EBADMSG, EIO at the FUSE boundary), like an inline
@@ -331,11 +366,87 @@ static void test_longnames(struct veil_volume *v)
 		n = veil_entry_decode(v, dfd, iv, bk, out);
 		ok(n == -EBADMSG, "an over-long sidecar -> -EBADMSG (%ld)", n);
 	}
+	/*
+	 * A sidecar holding a name short enough to be stored directly is never
+	 * written; accepting it would give one name two entries (§8.4).
+	 */
+	{
+		char sbk[VEIL_LONGNAME_LEN + 1], sside[VEIL_LONGNAME_LEN + 8];
+
+		uint8_t h[VEIL_HASH_BYTES];
+
+		r = veil_name_to_backing(v, iv, "short", enc2, bk2);
+		/* The long-name object name its sidecar content hashes to. */
+		veil_hash(h, sizeof(h), NULL, 0, enc2, strlen(enc2), NULL, 0, NULL, 0);
+		memcpy(sbk, VEIL_LONGNAME_PREFIX, sizeof(VEIL_LONGNAME_PREFIX) - 1);
+		veil_b64_encode(sbk + sizeof(VEIL_LONGNAME_PREFIX) - 1,
+				sizeof(sbk) - (sizeof(VEIL_LONGNAME_PREFIX) - 1), h, sizeof(h));
+		snprintf(sside, sizeof(sside), "%s%s", sbk, VEIL_LONGNAME_SUFFIX);
+		write_file_at(dfd, sbk, "x", 1);
+		write_file_at(dfd, sside, enc2, strlen(enc2));
+		n = veil_entry_decode(v, dfd, iv, sbk, out);
+		ok(r == 0 && n == -EBADMSG,
+		   "a sidecar holding a %zu-character name (short enough to store directly) -> "
+		   "-EBADMSG (%ld)",
+		   strlen(enc2), n);
+		unlinkat(dfd, sbk, 0);
+		unlinkat(dfd, sside, 0);
+	}
 	r = veil_longname_remove(dfd, bk);
 	n = veil_entry_decode(v, dfd, iv, bk, out);
 	ok(r == 0 && n == -EBADMSG, "a long name without its sidecar -> -EBADMSG (%ld)", n);
 	r = veil_longname_remove(dfd, bk);
 	ok(r == 0, "removing a missing sidecar is not an error (%d)", r);
+	close(dfd);
+}
+
+/*
+ * A sync tool's conflict copy "E (conflicted copy)" is shown as
+ * "NAME (conflicted copy)", unless an entry of that very name exists: then
+ * the entry is shown and the copy is not (format.md §2.1).
+ */
+static void test_conflicts(struct veil_volume *v)
+{
+	static const char sfx[] = " (conflicted copy 2026-01-01)";
+	char enc[VEIL_ENCNAME_MAX + 1], bk[VEIL_ENCNAME_MAX + 1], out[VEIL_NAME_MAX + 1];
+	char copy[VEIL_ENCNAME_MAX + 128], shown[64], long_name[256];
+	uint8_t iv[VEIL_DIRIV_BYTES];
+	int dfd, r;
+	long n;
+
+	r = veil_mkdir_diriv(rootfd, "cf", 0700, iv);
+	dfd = openat(rootfd, "cf", O_RDONLY | O_DIRECTORY);
+	r = r < 0 ? r : veil_name_to_backing(v, iv, "report.txt", enc, bk);
+	snprintf(copy, sizeof(copy), "%s%s", enc, sfx);
+	write_file_at(dfd, copy, "", 0);
+	snprintf(shown, sizeof(shown), "report.txt%s", sfx);
+	n = veil_entry_decode(v, dfd, iv, copy, out);
+	ok(r == 0 && n == (long)strlen(shown) && strcmp(out, shown) == 0,
+	   "a conflict copy is shown as '%s' (%ld)", shown, n);
+	r = veil_name_to_backing(v, iv, shown, enc, bk);
+	write_file_at(dfd, bk, "", 0);
+	n = veil_entry_decode(v, dfd, iv, copy, out);
+	ok(r == 0 && n == -EEXIST, "...but not when an entry named '%s' exists (-EEXIST) (%ld)",
+	   shown, n);
+	n = veil_entry_decode(v, dfd, iv, bk, out);
+	ok(n == (long)strlen(shown) && strcmp(out, shown) == 0, "the entry itself is shown (%ld)",
+	   n);
+	unlinkat(dfd, bk, 0);
+	unlinkat(dfd, copy, 0);
+
+	/* Name plus suffix over 255 bytes: not shown (§2.1). */
+	memset(long_name, 'n', 150);
+	long_name[150] = '\0';
+	r = veil_name_to_backing(v, iv, long_name, enc, bk);
+	memset(copy, 0, sizeof(copy));
+	snprintf(copy, sizeof(copy), "%s (conflict %0*d)", enc, 101, 7);
+	n = veil_entry_decode(v, dfd, iv, copy, out);
+	ok(r == 0 && n == -EINVAL,
+	   "a 150-byte name with a 113-byte conflict suffix (263 bytes shown) is not shown (%ld)",
+	   n);
+	snprintf(copy, sizeof(copy), "%s (conflict %0*d)", enc, 90, 7);
+	n = veil_entry_decode(v, dfd, iv, copy, out);
+	ok(n == 150 + 12 + 90, "...with a 102-byte suffix (252 bytes) it is (%ld)", n);
 	close(dfd);
 }
 
@@ -442,6 +553,7 @@ int main(void)
 	test_dirs(v);
 	test_symlinks(v);
 	test_longnames(v);
+	test_conflicts(v);
 	test_resolve(v);
 	veil_volume_close(v);
 	close(rootfd);
