@@ -12,7 +12,7 @@ veil_pkgs_build=(
 
 # test: everything tests/run-all.sh runs besides the build group
 veil_pkgs_test=(
-	clang                                        # fuzz harnesses (libFuzzer)
+	clang libclang-rt-14-dev                     # fuzz harnesses (libFuzzer; its runtime is only recommended by clang)
 	python3                                      # integration/reverse tests, header surgery, summary
 	git sqlite3 rsync attr acl util-linux file   # integration tests' tools
 	rclone                                       # reverse-mode cloud round trip (WebDAV on 127.0.0.1)

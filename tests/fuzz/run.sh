@@ -18,6 +18,17 @@ command -v clang >/dev/null 2>&1 || {
 	echo "fuzz: program clang not found: it comes from the Debian package clang (.ci/packages.sh; bash tests/run-all.sh installs it)" >&2
 	exit 1
 }
+# clang without its runtime libraries (a package it only recommends) cannot
+# link a harness: say so in one line rather than with a linker error.
+probe=$(mktemp -d "${TMPDIR:-/tmp}/veilfs-fuzz-probe.XXXXXX")
+printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n)\n{ (void)d; (void)n; return 0; }\n' >"$probe/p.c"
+if ! clang -fsanitize=fuzzer,address,undefined -o "$probe/p" "$probe/p.c" >"$probe/log" 2>&1; then
+	echo "fuzz: clang cannot link a libFuzzer harness: install the Debian package libclang-rt-14-dev (.ci/packages.sh; bash tests/run-all.sh installs it)" >&2
+	sed 's/^/fuzz: /' "$probe/log" | head -5 >&2
+	rm -rf "$probe"
+	exit 1
+fi
+rm -rf "$probe"
 if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" "$src"
 fi
