@@ -60,6 +60,7 @@ struct vnode {
 	bool stamp_valid;
 	struct timespec stamp_mtime, stamp_ctime;
 	off_t stamp_size;
+	bool changed_outside; /* seen changed by someone else: drop the page cache */
 	uint64_t logged_block; /* last damaged block logged, +1 (0: none) */
 	time_t logged_at;
 };

@@ -105,14 +105,36 @@ static bool unchanged(struct vnode *vn, int fd)
 	if (fstat(fd, &st) < 0)
 		return false;
 	pthread_mutex_lock(&vn->lock);
-	same = vn->stamp_valid && same_ts(&st.st_mtim, &vn->stamp_mtime) &&
+	same = vn->stamp_valid && !vn->changed_outside && same_ts(&st.st_mtim, &vn->stamp_mtime) &&
 	       same_ts(&st.st_ctim, &vn->stamp_ctime) && st.st_size == vn->stamp_size;
+	vn->changed_outside = false;
 	vn->stamp_valid = true;
 	vn->stamp_mtime = st.st_mtim;
 	vn->stamp_ctime = st.st_ctim;
 	vn->stamp_size = st.st_size;
 	pthread_mutex_unlock(&vn->lock);
 	return same;
+}
+
+/*
+ * Before using the cached header without an open file (truncate by path):
+ * if the backing file is not as this daemon last left it (size, mtime,
+ * ctime), someone rewrote it meanwhile and the cached header may be stale.
+ * Caller holds vn->io exclusively.
+ */
+static void revalidate(struct vnode *vn, int fd)
+{
+	struct stat st;
+	bool same;
+
+	pthread_mutex_lock(&vn->lock);
+	same = vn->stamp_valid && fstat(fd, &st) == 0 && same_ts(&st.st_mtim, &vn->stamp_mtime) &&
+	       same_ts(&st.st_ctim, &vn->stamp_ctime) && st.st_size == vn->stamp_size;
+	if (!same) {
+		veil_file_forget(&vn->fst);
+		vn->changed_outside = true;
+	}
+	pthread_mutex_unlock(&vn->lock);
 }
 
 /* First opener of a file: the backing file may have changed while closed. */
@@ -372,6 +394,7 @@ static int truncate_vnode(struct veil_fs *fs, struct vnode *vn, struct fuse_file
 	if (fd < 0)
 		return fd;
 	pthread_rwlock_wrlock(&vn->io);
+	revalidate(vn, fd);
 	ret = veil_file_truncate(&fs->v->cc, fd, &vn->fst, size);
 	if (ret < 0)
 		ret = -boundary_err(vn, &vn->fst, ret);
