@@ -5,8 +5,15 @@
  * Every kernel node id is a struct vnode pointer (the root is the static
  * fs->root). A vnode holds an O_PATH fd on the backing object and is keyed
  * by the backing (st_dev, st_ino), so hard links share one vnode, one
- * content lock and one file-header cache; the O_PATH fd pins the backing
- * inode, so its number cannot be reused while the vnode lives.
+ * content lock and one file-header cache. While its O_PATH fd is open it
+ * pins the backing inode, whose number then cannot be reused. A file's fd
+ * may be closed when too many are open (eviction, see struct vnode): the
+ * vnode then pins nothing, and is reopened by name and accepted only if
+ * the name still holds the same (st_dev, st_ino). An object this daemon
+ * unlinks or renames over is pinned first, so only a change made by
+ * another program can free an evicted vnode's inode; if its number is then
+ * reused at the same name, the vnode serves the new file, as a local file
+ * system would after the same delete and create.
  */
 #ifndef VEILFS_FS_H
 #define VEILFS_FS_H

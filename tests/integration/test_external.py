@@ -61,6 +61,43 @@ def main():
             truncate_after_rewrite, 5000, new[:5000])
     tap.run("truncate(2) up by path after an in-place rewrite uses the new header",
             truncate_after_rewrite, 12000, new + bytes(3000))
+
+    def diriv_copy():
+        # docs/threat-model.md §4/§6: names are bound to the dir IV, not to
+        # the directory. What it says must stay true in both directions.
+        v2 = vfs.Volume(ws, veilfs, name="diriv")
+        m = v2.mount(fg=True)
+        try:
+            os.mkdir(m.p("a"))
+            os.mkdir(m.p("b"))
+            write_file(m.p("a", "from-a"), b"written in a")
+            write_file(m.p("b", "own-b"), b"written in b")
+        finally:
+            m.unmount()
+
+        def cdir(name):
+            r = vfs.run([veilfs, "path", "--passfile", pw, v2.dir, name])
+            return v2.c(r.stdout.strip())
+        ca, cb = cdir("a"), cdir("b")
+        entry = [e for e in os.listdir(ca) if not e.startswith("veilfs.")][0]
+        os.rename(os.path.join(ca, entry), os.path.join(cb, entry))
+        m = v2.mount(fg=True)
+        try:
+            check_eq(sorted(os.listdir(m.p("b"))), ["own-b"], "b with a's moved entry")
+        finally:
+            m.unmount()
+        os.chmod(os.path.join(cb, "veilfs.diriv"), 0o600)
+        os.unlink(os.path.join(cb, "veilfs.diriv"))
+        with open(os.path.join(ca, "veilfs.diriv"), "rb") as src:
+            write_file(os.path.join(cb, "veilfs.diriv"), src.read())
+        m = v2.mount(fg=True)
+        try:
+            check_eq(sorted(os.listdir(m.p("b"))), ["from-a"], "b with a's dir IV")
+            check_eq(read_file(m.p("b", "from-a")), b"written in a", "the moved file")
+        finally:
+            m.unmount()
+    tap.run("a moved entry decrypts only where a copy of its dir IV is (threat model §4)",
+            diriv_copy)
     sys.exit(tap.done())
 
 
