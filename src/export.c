@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "veilfs/walk.h"
 
 enum {
 	OPT_PASSFILE = 1000,
@@ -441,57 +442,105 @@ static void remember_link(struct export *x, const struct stat *cst, int fd, cons
 		x->nlinks++;
 }
 
-static int export_dir(struct export *x, int sdir, const uint8_t iv[VEIL_DIRIV_BYTES], int ddir,
-		      const char *path);
+/* The restored directory an entry goes into (the walker's cookie). */
+struct dest {
+	int fd;
+};
 
-static void export_entry(struct export *x, int sdir, const uint8_t iv[VEIL_DIRIV_BYTES],
-			 const char *cname, int ddir, const char *path)
+static void export_entry(struct export *x, const struct veil_walk_entry *e, int ddir,
+			 struct dest **child);
+
+static int export_visit(void *ctx, const struct veil_walk_entry *e, void **cookie)
 {
-	char name[VEIL_NAME_MAX + 1];
-	struct stat st;
-	char *p;
-	long n = veil_entry_decode(x->v, sdir, iv, cname, name);
+	struct export *x = ctx;
+	const struct dest *parent = e->parent;
+	struct dest *child = NULL;
 
-	if (n == -ENOENT)
-		return;
-	if (n < 0) {
-		char *cp = join(path, cname);
+	export_entry(x, e, parent->fd, &child);
+	if (!child)
+		return 0;
+	*cookie = child;
+	return VEIL_WALK_DESCEND;
+}
+
+/* After a directory's entries: its xattrs and metadata (times last). */
+static void export_leave(void *ctx, const struct veil_walk_entry *e, void *cookie)
+{
+	struct export *x = ctx;
+	struct dest *child = cookie;
+
+	copy_xattrs(x, e->dfd, e->cname, child->fd, e->path);
+	set_meta(x, child->fd, &e->st, 0);
+	close(child->fd);
+	free(child);
+}
+
+static void export_dir_error(void *ctx, const char *path, const char *cpath, int err,
+			     void *cookie)
+{
+	(void)cpath;
+	(void)cookie;
+	report(ctx, path && path[0] ? path : "/", strerror(-err));
+}
+
+static const struct veil_walk_ops export_ops = {
+	.visit = export_visit,
+	.leave = export_leave,
+	.dir_error = export_dir_error,
+};
+
+static void export_entry(struct export *x, const struct veil_walk_entry *e, int ddir,
+			 struct dest **child)
+{
+	const char *name = e->name, *p = e->path;
+	const struct stat st = e->st;
+	const int sdir = e->dfd;
+	const char *cname = e->cname;
+
+	switch (e->cls) {
+	case VEIL_WALK_OBJECT:
+	case VEIL_WALK_CONFLICT:
+		break;
+	case VEIL_WALK_BADNAME:
+	case VEIL_WALK_NOSIDECAR:
+	case VEIL_WALK_NOIV:
+	case VEIL_WALK_FOREIGN: {
+		char *cp = join(e->dir_path ? e->dir_path : "", cname);
 
 		report(x, cp ? cp : cname,
-		       n == -EEXIST ? "a sync conflict copy whose name an entry of its directory has"
-				    : "name does not decrypt (not a file of this volume)");
+		       e->err == -EEXIST
+			       ? "a sync conflict copy whose name an entry of its directory has"
+			       : "name does not decrypt (not a file of this volume)");
 		free(cp);
 		return;
 	}
-	p = join(path, name);
+	default:
+		return; /* a file of the format itself */
+	}
 	if (!p)
 		return;
-	if (fstatat(sdir, cname, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		report(x, p, strerror(errno));
-		goto out;
-	}
 	if (S_ISDIR(st.st_mode)) {
-		uint8_t civ[VEIL_DIRIV_BYTES];
-		int s2 = openat(sdir, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), d2;
+		struct dest *d;
+		int d2;
 
-		if (s2 < 0 || veil_diriv_read(s2, civ) < 0) {
+		if (e->sub_fd < 0 || e->sub_iv_err < 0) {
 			report(x, p, "directory without a readable dir IV");
-			if (s2 >= 0)
-				close(s2);
-			goto out;
+			return;
 		}
 		/* 0700 until its contents are in: nobody else can add to it meanwhile. */
 		if (mkdirat(ddir, name, 0700) < 0 ||
 		    (d2 = reopen_created(ddir, name, S_IFDIR, O_RDONLY | O_DIRECTORY)) < 0) {
 			report(x, p, strerror(errno));
-			close(s2);
-			goto out;
+			return;
 		}
-		export_dir(x, s2, civ, d2, p);
-		close(s2);
-		copy_xattrs(x, sdir, cname, d2, p);
-		set_meta(x, d2, &st, 0);
-		close(d2);
+		d = malloc(sizeof(*d));
+		if (!d) {
+			report(x, p, strerror(ENOMEM));
+			close(d2);
+			return;
+		}
+		d->fd = d2;
+		*child = d;
 	} else if (S_ISREG(st.st_mode)) {
 		int fd;
 
@@ -499,12 +548,12 @@ static void export_entry(struct export *x, int sdir, const uint8_t iv[VEIL_DIRIV
 			for (size_t i = 0; i < x->nlinks; i++)
 				if (x->links[i].dev == st.st_dev && x->links[i].ino == st.st_ino) {
 					relink(x, &x->links[i], ddir, name, p);
-					goto out;
+					return;
 				}
 		}
 		fd = copy_file(x, sdir, cname, ddir, name, p);
 		if (fd < 0)
-			goto out;
+			return;
 		copy_xattrs(x, sdir, cname, fd, p);
 		set_meta(x, fd, &st, 0);
 		if (st.st_nlink > 1)
@@ -540,65 +589,28 @@ static void export_entry(struct export *x, int sdir, const uint8_t iv[VEIL_DIRIV
 			close(fd);
 		}
 	}
-out:
-	free(p);
-}
-
-static int export_dir(struct export *x, int sdir, const uint8_t iv[VEIL_DIRIV_BYTES], int ddir,
-		      const char *path)
-{
-	int fd = openat(sdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		report(x, path[0] ? path : "/", strerror(errno));
-		return -1;
-	}
-	while ((de = readdir(d)))
-		export_entry(x, sdir, iv, de->d_name, ddir, path);
-	closedir(d);
-	return 0;
 }
 
 /* Count files and bytes for the progress line (only on a terminal). */
-static void count_tree(struct export *x, int sdir)
+static int count_visit(void *ctx, const struct veil_walk_entry *e, void **cookie)
 {
-	int fd = openat(sdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
+	struct export *x = ctx;
+	uint64_t size;
 
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
+	(void)cookie;
+	if (e->cls != VEIL_WALK_OBJECT)
+		return 0;
+	if (S_ISDIR(e->st.st_mode))
+		return VEIL_WALK_DESCEND;
+	if (S_ISREG(e->st.st_mode)) {
+		x->total_files++;
+		if (veil_content_plain_size((uint64_t)e->st.st_size, x->v->cc.bs, &size) == 0)
+			x->total_bytes += size;
 	}
-	while ((de = readdir(d))) {
-		enum veil_entry_kind k = veil_entry_classify(de->d_name);
-		struct stat st;
-
-		if ((k != VEIL_ENTRY_NAME && k != VEIL_ENTRY_LONG) ||
-		    fstatat(sdir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			int s2 = openat(sdir, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			if (s2 >= 0) {
-				count_tree(x, s2);
-				close(s2);
-			}
-		} else if (S_ISREG(st.st_mode)) {
-			uint64_t size;
-
-			x->total_files++;
-			if (veil_content_plain_size((uint64_t)st.st_size, x->v->cc.bs, &size) == 0)
-				x->total_bytes += size;
-		}
-	}
-	closedir(d);
+	return 0;
 }
+
+static const struct veil_walk_ops count_ops = { .visit = count_visit };
 
 /*
  * DESTDIR must be empty, owned by the caller and writable by nobody else:
@@ -648,6 +660,7 @@ int veil_cmd_export(int argc, char **argv)
 				 "[--config FILE] [--passfile FILE | --extpass CMD] CIPHERDIR [PATH] "
 				 "DESTDIR";
 	struct export x;
+	struct dest top;
 	struct opts o;
 	const char *path, *dest;
 	char backing[VEIL_ENCNAME_MAX + 1];
@@ -680,6 +693,7 @@ int veil_cmd_export(int argc, char **argv)
 		veil_err("export: %s: %s", dest, strerror(errno));
 		return VEIL_EXIT_ERROR;
 	}
+	top.fd = ddir;
 	ret = check_dest(ddir, dest, o.unsafe_dest);
 	if (ret != 0) {
 		close(ddir);
@@ -717,7 +731,8 @@ int veil_cmd_export(int argc, char **argv)
 		if (!S_ISDIR(st.st_mode)) {
 			/* A single file (or link) goes into DESTDIR under its own name. */
 			x.total_files = 1;
-			export_entry(&x, pfd, iv, backing, ddir, "");
+			(void)!veil_walk_one(x.v, pfd, iv, backing, "", "", 0, &export_ops, &x,
+					     &top);
 			goto done;
 		}
 		sdir = openat(pfd, backing, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -728,8 +743,9 @@ int veil_cmd_export(int argc, char **argv)
 		}
 	}
 	if (x.progress)
-		count_tree(&x, sdir);
-	export_dir(&x, sdir, iv, ddir, "");
+		(void)!veil_walk_dir(x.v, sdir, NULL, "", "", VEIL_WALK_NODECODE, &count_ops, &x,
+				     NULL);
+	(void)!veil_walk_dir(x.v, sdir, iv, "", "", 0, &export_ops, &x, &top);
 done:
 	progress(&x, 1);
 	if (x.held_back)
