@@ -17,6 +17,7 @@ veil_pkgs_test=(
 	git sqlite3 rsync attr acl util-linux file   # integration tests' tools
 	rclone                                       # reverse-mode cloud round trip (WebDAV on 127.0.0.1)
 	debootstrap                                  # tests/fresh-debian.sh (not run by run-all.sh)
+	libaio-dev                                   # integration-aio-stale (O_DIRECT writes with libaio)
 	ca-certificates
 )
 

@@ -92,6 +92,7 @@ struct veil_fs {
 	struct vnode *lru_head, *lru_tail;
 	size_t open_fds;
 	size_t fd_cache; /* how many of those may stay open */
+	struct veil_inval *inval; /* fs_loop.c; NULL until veil_inval_start() */
 };
 
 extern const struct fuse_lowlevel_ops veil_fs_ops;
@@ -101,6 +102,25 @@ extern const struct fuse_lowlevel_ops veil_fs_ops;
  * thread, data-carrying ones on @nworkers threads (fs_loop.c). 0 or -errno.
  */
 int veil_session_loop(struct fuse_session *se, int nworkers);
+
+/*
+ * Direct-I/O writes bypass the kernel's page cache, so pages it holds for
+ * the range (read by others before or while the write ran) would be stale.
+ * veil_inval_reply_write() answers the write of @len bytes at @off only
+ * after a thread of its own has invalidated that range of @ino; it takes
+ * @j, allocated with malloc() before the write was done.
+ */
+struct veil_inval_job {
+	fuse_req_t req;
+	fuse_ino_t ino;
+	off_t off;
+	size_t len;
+	struct veil_inval_job *next;
+};
+int veil_inval_start(struct veil_fs *fs, struct fuse_session *se);
+void veil_inval_stop(struct veil_fs *fs);
+void veil_inval_reply_write(struct veil_fs *fs, struct veil_inval_job *j, fuse_req_t req,
+			    fuse_ino_t ino, off_t off, size_t len);
 
 /* Logging: stderr in the foreground, syslog in the background. */
 void veil_log_init(bool foreground);

@@ -325,11 +325,24 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	struct veil_fs *fs = fs_of(req);
 	struct vnode *vn = vnode_of(req, ino);
 	struct vfile *f = vfile_of(fi);
+	struct veil_inval_job *inval = NULL;
 	ssize_t n;
 
 	if (fs->readonly) {
 		fuse_reply_err(req, EROFS);
 		return;
+	}
+	/*
+	 * fi->flags are the file's flags at the time of this write. Without
+	 * O_DIRECT the data came through the page cache, which already holds
+	 * it; with it, pages of the range may hold what was there before.
+	 */
+	if (fi->flags & O_DIRECT) {
+		inval = malloc(sizeof(*inval));
+		if (!inval) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
 	}
 	pthread_rwlock_wrlock(&vn->io);
 	if (f->flags & O_APPEND) {
@@ -347,10 +360,14 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	n = veil_file_write(&fs->v->cc, f->fd, &vn->fst, buf, size, (uint64_t)off);
 	stamp(vn, f->fd);
 	pthread_rwlock_unlock(&vn->io);
-	if (n < 0)
+	if (n < 0) {
+		free(inval);
 		fuse_reply_err(req, boundary_err(vn, &vn->fst, (int)n));
-	else
+	} else if (inval) {
+		veil_inval_reply_write(fs, inval, req, ino, off, (size_t)n);
+	} else {
 		fuse_reply_write(req, (size_t)n);
+	}
 }
 
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

@@ -9,6 +9,10 @@
  * fallocate) go to a pool of workers together with the buffer they
  * arrived in (no copy), so large I/O still runs on every core and a slow
  * read never holds up a stat.
+ *
+ * A third kind of thread, the invalidator, drops the kernel's cached pages
+ * of a range written with direct I/O before that write is answered (see
+ * veil_inval_reply_write()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +25,15 @@
 #include <string.h>
 
 #include "fs.h"
+
+struct veil_inval {
+	struct fuse_session *se;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct veil_inval_job *head, *tail;
+	bool stop;
+};
 
 /* How long the receiving thread polls for the next request before sleeping. */
 #define SPIN_NS 50000L
@@ -220,4 +233,96 @@ int veil_session_loop(struct fuse_session *se, int nworkers)
 	if (res == -ENODEV || fuse_session_exited(se))
 		res = 0;
 	return res;
+}
+
+/*
+ * Invalidate, then answer. The notification waits for every page of the
+ * range that is locked for a read in flight, and that read is answered by
+ * the receiving thread or a worker: done on either of them, it could wait
+ * for itself. This thread serves nothing else, so it never does.
+ */
+static void *invalidator(void *arg)
+{
+	struct veil_inval *iv = arg;
+
+	for (;;) {
+		struct veil_inval_job *j;
+
+		pthread_mutex_lock(&iv->mu);
+		while (!iv->head && !iv->stop)
+			pthread_cond_wait(&iv->cv, &iv->mu);
+		j = iv->head;
+		if (!j) {
+			pthread_mutex_unlock(&iv->mu);
+			return NULL; /* stopping and drained */
+		}
+		iv->head = j->next;
+		if (!iv->head)
+			iv->tail = NULL;
+		pthread_mutex_unlock(&iv->mu);
+		/* -ENOENT: the kernel holds no inode, so no pages either. */
+		(void)fuse_lowlevel_notify_inval_inode(iv->se, j->ino, j->off, (off_t)j->len);
+		fuse_reply_write(j->req, j->len);
+		free(j);
+	}
+}
+
+int veil_inval_start(struct veil_fs *fs, struct fuse_session *se)
+{
+	struct veil_inval *iv = calloc(1, sizeof(*iv));
+	int err;
+
+	if (!iv)
+		return -ENOMEM;
+	iv->se = se;
+	pthread_mutex_init(&iv->mu, NULL);
+	pthread_cond_init(&iv->cv, NULL);
+	err = pthread_create(&iv->thread, NULL, invalidator, iv);
+	if (err) {
+		pthread_cond_destroy(&iv->cv);
+		pthread_mutex_destroy(&iv->mu);
+		free(iv);
+		return -err;
+	}
+	fs->inval = iv;
+	return 0;
+}
+
+void veil_inval_stop(struct veil_fs *fs)
+{
+	struct veil_inval *iv = fs->inval;
+
+	if (!iv)
+		return;
+	pthread_mutex_lock(&iv->mu);
+	iv->stop = true;
+	pthread_cond_broadcast(&iv->cv);
+	pthread_mutex_unlock(&iv->mu);
+	pthread_join(iv->thread, NULL);
+	pthread_cond_destroy(&iv->cv);
+	pthread_mutex_destroy(&iv->mu);
+	free(iv);
+	fs->inval = NULL;
+}
+
+void veil_inval_reply_write(struct veil_fs *fs, struct veil_inval_job *j, fuse_req_t req,
+			    fuse_ino_t ino, off_t off, size_t len)
+{
+	struct veil_inval *iv = fs->inval;
+
+	if (!iv || len == 0) {
+		/* Nothing written, or not mounted by mount.c (no kernel cache to drop). */
+		free(j);
+		fuse_reply_write(req, len);
+		return;
+	}
+	*j = (struct veil_inval_job){ .req = req, .ino = ino, .off = off, .len = len };
+	pthread_mutex_lock(&iv->mu);
+	if (iv->tail)
+		iv->tail->next = j;
+	else
+		iv->head = j;
+	iv->tail = j;
+	pthread_cond_signal(&iv->cv);
+	pthread_mutex_unlock(&iv->mu);
 }

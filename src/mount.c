@@ -473,7 +473,14 @@ int veil_cmd_mount(int argc, char **argv)
 	} else {
 		fprintf(stderr, "veilfs: mounted %s at %s\n", cipherdir, real);
 	}
+	/* Threads are started after fuse_daemonize(): a fork keeps only the caller. */
+	if (!reverse && (ret = veil_inval_start(&fs, se)) < 0) {
+		veil_log(LOG_ERR, "cannot start a thread: %s", strerror(-ret));
+		ret = VEIL_EXIT_ERROR;
+		goto out_unmount;
+	}
 	ret = veil_session_loop(se, 2) == 0 ? VEIL_EXIT_OK : VEIL_EXIT_ERROR;
+	veil_inval_stop(&fs); /* answers what it still holds */
 out_unmount:
 	fuse_session_unmount(se);
 out_handlers:
