@@ -121,6 +121,8 @@ int veil_inval_start(struct veil_fs *fs, struct fuse_session *se);
 void veil_inval_stop(struct veil_fs *fs);
 void veil_inval_reply_write(struct veil_fs *fs, struct veil_inval_job *j, fuse_req_t req,
 			    fuse_ino_t ino, off_t off, size_t len);
+/* Make the kernel fetch the attributes of @ino again (set-id bits cleared). */
+void veil_inval_attr(struct veil_fs *fs, fuse_ino_t ino);
 
 /* Logging: stderr in the foreground, syslog in the background. */
 void veil_log_init(bool foreground);

@@ -96,6 +96,81 @@ static void stamp(struct vnode *vn, int fd)
 	pthread_mutex_unlock(&vn->lock);
 }
 
+/* Does the process behind @req hold CAP_FSETID? (uid 0 if /proc says nothing.) */
+static bool caller_fsetid(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char path[64], line[256];
+	bool cap = ctx->uid == 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)ctx->pid);
+	f = ctx->pid > 0 ? fopen(path, "re") : NULL;
+	if (!f)
+		return cap;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long eff;
+
+		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
+			cap = eff & (1ULL << 4); /* CAP_FSETID */
+			break;
+		}
+	}
+	fclose(f);
+	return cap;
+}
+
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[256];
+	int n;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 256, groups);
+	for (int i = 0; i < n && i < 256; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * A write, truncate or fallocate by a caller without CAP_FSETID clears
+ * set-user-ID, and set-group-ID when the file is group-executable or the
+ * caller is not in its group, as the kernel does for a local filesystem.
+ * The kernel asks for part of this itself (a SETATTR before the write,
+ * under FUSE's older rule: set-group-ID only when group-executable);
+ * the rest is done here, after the change, through the open @fd. True
+ * if the mode changed: a reply that carries no attributes must then be
+ * preceded by veil_inval_attr(), or the kernel shows the old mode for up
+ * to the attribute timeout.
+ */
+static bool kill_setid(fuse_req_t req, struct vnode *vn, int fd)
+{
+	struct stat st;
+	mode_t kill = 0;
+
+	if (vn->type != S_IFREG || fstat(fd, &st) < 0 || !(st.st_mode & (S_ISUID | S_ISGID)))
+		return false;
+	if (caller_fsetid(req))
+		return false;
+	if (st.st_mode & S_ISUID)
+		kill |= S_ISUID;
+	if ((st.st_mode & S_ISGID) &&
+	    ((st.st_mode & S_IXGRP) || !caller_in_group(req, st.st_gid)))
+		kill |= S_ISGID;
+	if (kill) {
+		char proc[64];
+
+		fd_proc_path(fd, proc);
+		if (chmod(proc, st.st_mode & 07777 & ~kill) == 0)
+			return true;
+		veil_log(LOG_WARNING, "%s: cannot clear set-id bits: %s", path_of(vn),
+			 strerror(errno));
+	}
+	return false;
+}
+
 /* Unchanged since we last wrote or opened it: the kernel's cached pages are good. */
 static bool unchanged(struct vnode *vn, int fd)
 {
@@ -148,7 +223,8 @@ static void note_open(struct vnode *vn)
 	pthread_rwlock_unlock(&vn->io);
 }
 
-static int finish_open(struct veil_fs *fs, struct vnode *vn, int fd, struct fuse_file_info *fi)
+static int finish_open(fuse_req_t req, struct veil_fs *fs, struct vnode *vn, int fd,
+		       struct fuse_file_info *fi)
 {
 	struct vfile *f = malloc(sizeof(*f));
 	int ret = 0;
@@ -163,6 +239,8 @@ static int finish_open(struct veil_fs *fs, struct vnode *vn, int fd, struct fuse
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
 		pthread_rwlock_wrlock(&vn->io);
 		ret = veil_file_truncate(&fs->v->cc, fd, &vn->fst, 0);
+		if (ret == 0)
+			(void)kill_setid(req, vn, fd); /* the kernel leaves O_TRUNC to us */
 		pthread_rwlock_unlock(&vn->io);
 		if (ret < 0) {
 			ret = -boundary_err(vn, &vn->fst, ret);
@@ -206,7 +284,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 	}
-	ret = finish_open(fs, vn, fd, fi);
+	ret = finish_open(req, fs, vn, fd, fi);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -279,7 +357,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		goto err;
 	}
 	vn = vnode_of(req, e.ino);
-	ret = finish_open(fs, vn, fd, fi);
+	ret = finish_open(req, fs, vn, fd, fi);
 	if (ret < 0) {
 		vnode_forget(fs, vn, 1);
 		goto err;
@@ -358,6 +436,8 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		off = (off_t)end;
 	}
 	n = veil_file_write(&fs->v->cc, f->fd, &vn->fst, buf, size, (uint64_t)off);
+	if (n > 0 && kill_setid(req, vn, f->fd))
+		veil_inval_attr(fs, ino);
 	stamp(vn, f->fd);
 	pthread_rwlock_unlock(&vn->io);
 	if (n < 0) {
@@ -399,8 +479,8 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 	fuse_reply_err(req, r < 0 ? errno : 0);
 }
 
-static int truncate_vnode(struct veil_fs *fs, struct vnode *vn, struct fuse_file_info *fi,
-			  uint64_t size)
+static int truncate_vnode(fuse_req_t req, struct veil_fs *fs, struct vnode *vn,
+			  struct fuse_file_info *fi, uint64_t size)
 {
 	int fd, ret;
 
@@ -415,6 +495,8 @@ static int truncate_vnode(struct veil_fs *fs, struct vnode *vn, struct fuse_file
 	ret = veil_file_truncate(&fs->v->cc, fd, &vn->fst, size);
 	if (ret < 0)
 		ret = -boundary_err(vn, &vn->fst, ret);
+	else
+		(void)kill_setid(req, vn, fd); /* the SETATTR reply carries the mode */
 	stamp(vn, fd);
 	pthread_rwlock_unlock(&vn->io);
 	if (!fi || fd != vfile_of(fi)->fd)
@@ -463,7 +545,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 			ret = vn->type == S_IFDIR ? -EISDIR : -EINVAL;
 			goto out;
 		}
-		ret = truncate_vnode(fs, vn, fi, (uint64_t)attr->st_size);
+		ret = truncate_vnode(req, fs, vn, fi, (uint64_t)attr->st_size);
 		if (ret < 0)
 			goto out;
 	}
@@ -528,6 +610,8 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off
 					 (uint64_t)offset + (uint64_t)length);
 	if (ret < 0)
 		ret = -boundary_err(vn, &vn->fst, ret);
+	else if (kill_setid(req, vn, f->fd))
+		veil_inval_attr(fs, ino);
 	stamp(vn, f->fd);
 	pthread_rwlock_unlock(&vn->io);
 	fuse_reply_err(req, -ret);

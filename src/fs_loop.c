@@ -326,3 +326,10 @@ void veil_inval_reply_write(struct veil_fs *fs, struct veil_inval_job *j, fuse_r
 	pthread_cond_signal(&iv->cv);
 	pthread_mutex_unlock(&iv->mu);
 }
+
+void veil_inval_attr(struct veil_fs *fs, fuse_ino_t ino)
+{
+	/* Attributes only (negative offset): no page lock, safe on any thread. */
+	if (fs->inval)
+		(void)fuse_lowlevel_notify_inval_inode(fs->inval->se, ino, -1, 0);
+}
