@@ -88,6 +88,7 @@ struct veil_fs {
 	 * with -d, whose FUSE trace shows every name anyway.
 	 */
 	bool log_names;
+	bool noatime, nodiratime; /* -o noatime / nodiratime: open backing objects O_NOATIME */
 	/* Open fds of non-directory vnodes, in use order (head: most recent). */
 	struct vnode *lru_head, *lru_tail;
 	size_t open_fds;

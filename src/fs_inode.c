@@ -459,7 +459,14 @@ int vnode_open(struct veil_fs *fs, struct vnode *vn, int flags)
 	if (pfd < 0)
 		return pfd;
 	fd_proc_path(pfd, name);
-	fd = open(name, flags | O_CLOEXEC);
+	if (fs->noatime && vn->type != S_IFDIR) {
+		/* Not permitted on another user's file without CAP_FOWNER: then plain. */
+		fd = open(name, flags | O_CLOEXEC | O_NOATIME);
+		if (fd < 0 && errno == EPERM)
+			fd = open(name, flags | O_CLOEXEC);
+	} else {
+		fd = open(name, flags | O_CLOEXEC);
+	}
 	fd = fd < 0 ? -errno : fd;
 	vnode_fd_put(fs, vn);
 	return fd;

@@ -630,7 +630,11 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	ret = vnode_iv(vn, d->iv);
 	if (ret < 0)
 		goto err;
-	d->fd = openat(vn->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d->fd = -1;
+	if (fs_of(req)->nodiratime)
+		d->fd = openat(vn->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOATIME);
+	if (d->fd < 0) /* not asked for, or EPERM: another user's directory */
+		d->fd = openat(vn->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->fd < 0) {
 		ret = -errno;
 		goto err;

@@ -19,6 +19,7 @@
 #include "cli.h"
 #include "fs.h"
 #include "fs_reverse.h"
+#include "mountopts.h"
 
 enum {
 	OPT_PASSFILE = 1000,
@@ -266,9 +267,10 @@ int veil_cmd_mount(int argc, char **argv)
 	struct veil_volume *v = NULL;
 	struct veil_fs fs;
 	struct veil_rfs rfs;
-	char real[PATH_MAX], *opt_all = NULL, *fsname = NULL, *rconf = NULL, *mount_opts = NULL;
+	char real[PATH_MAX], *fsname = NULL, *rconf = NULL, *mount_opts = NULL;
 	int foreground = 0, debug = 0, ro = 0, o, ret, fuse_fd, fs_ready = 0, rfs_ready = 0;
-	int allow_other = 0, reverse = 0, cross_mounts = 0;
+	int reverse = 0, cross_mounts = 0;
+	struct veil_mountopts mo = { 0 };
 	char **exclude = NULL;
 	int nexclude = 0;
 	size_t fd_cache = 0;
@@ -290,20 +292,12 @@ int veil_cmd_mount(int argc, char **argv)
 		case 'd':
 			debug = foreground = 1;
 			break;
-		case 'o': {
-			char *n;
-
-			if (strstr(optarg, "allow_other"))
-				allow_other = 1;
-			if (asprintf(&n, "%s%s%s", opt_all ? opt_all : "", opt_all ? "," : "",
-				     optarg) < 0) {
+		case 'o':
+			if (veil_mountopts_parse(&mo, optarg) < 0) {
 				ret = VEIL_EXIT_ERROR;
 				goto out;
 			}
-			free(opt_all);
-			opt_all = n;
 			break;
-		}
 		case OPT_PASSFILE:
 			src.passfile = optarg;
 			break;
@@ -368,6 +362,8 @@ int veil_cmd_mount(int argc, char **argv)
 	}
 	cipherdir = argv[optind];
 	mnt = argv[optind + 1];
+	if (mo.ro)
+		ro = 1; /* -o ro is --ro: the daemon refuses changes too */
 	if ((nexclude || cross_mounts) && !reverse) {
 		veil_err("mount: %s needs --reverse", nexclude ? "--exclude" : "--cross-mounts");
 		ret = VEIL_EXIT_USAGE;
@@ -415,10 +411,10 @@ int veil_cmd_mount(int argc, char **argv)
 		goto out;
 	}
 	/* allow_other without permission checks would let every user read every file. */
-	if ((allow_other && (ret = add_arg(&args, "-odefault_permissions"))) ||
+	if ((mo.allow_other && (ret = add_arg(&args, "-odefault_permissions"))) ||
 	    (ro && (ret = add_arg(&args, "-oro"))) || (debug && (ret = add_arg(&args, "-d"))))
 		goto out;
-	if (opt_all && fuse_opt_add_opt(&mount_opts, opt_all) != 0) {
+	if (mo.fuse && fuse_opt_add_opt(&mount_opts, mo.fuse) != 0) {
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
@@ -437,6 +433,8 @@ int veil_cmd_mount(int argc, char **argv)
 	} else {
 		ret = veil_fs_init(&fs, v, ro, fd_cache ? fd_cache : default_fd_cache());
 		fs.log_names = debug;
+		fs.noatime = mo.atime == VEIL_ATIME_NONE;
+		fs.nodiratime = fs.noatime || mo.nodiratime;
 		fs_ready = 1;
 	}
 	if (ret < 0) {
@@ -496,7 +494,7 @@ out:
 	free(rconf);
 	fuse_opt_free_args(&args);
 	veil_volume_close(v);
-	free(opt_all);
+	veil_mountopts_free(&mo);
 	free(fsname);
 	free(mount_opts);
 	return ret;

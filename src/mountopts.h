@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mountopts.h — the one table of "-o" options veilfs mount accepts, what
+ * each means for veilfs, and the parser that applies it. mount(8), fstab
+ * and mount helpers pass many options as a matter of course; each is
+ * passed to the kernel, applied by the daemon, or accepted and ignored,
+ * never rejected. Anything not in the table goes to libfuse, which knows
+ * its own options (allow_other, max_read, ...) and refuses the rest.
+ */
+#ifndef VEILFS_MOUNTOPTS_H
+#define VEILFS_MOUNTOPTS_H
+
+#include <stdbool.h>
+
+enum veil_atime {
+	VEIL_ATIME_BACKING, /* relatime/strictatime/atime: the backing filesystem's own rule */
+	VEIL_ATIME_NONE,    /* noatime: reads through the mount never change atime */
+};
+
+struct veil_mountopts {
+	bool ro;             /* ro (rw turns it off again; --ro wins) */
+	bool allow_other;    /* also turns on default_permissions */
+	enum veil_atime atime;
+	bool nodiratime;     /* listing a directory does not change its atime */
+	char *fuse;          /* what is left for libfuse, comma-separated; malloc'd */
+};
+
+/*
+ * Parse one comma-separated -o argument ("\," is a literal comma) into
+ * @mo; options accumulate over calls and later ones win. 0 or -ENOMEM.
+ */
+int veil_mountopts_parse(struct veil_mountopts *mo, const char *arg);
+void veil_mountopts_free(struct veil_mountopts *mo);
+
+#endif
