@@ -865,8 +865,13 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
 		fuse_reply_err(req, (int)-n);
 		return;
 	}
+	/*
+	 * The kernel refuses more than 64 KiB with E2BIG itself. What is left
+	 * over is veilfs' own overhead (nonce and tag): a lack of space, which
+	 * a local filesystem reports as ENOSPC.
+	 */
 	if (size > VEIL_XATTR_VALUE_MAX) {
-		fuse_reply_err(req, E2BIG);
+		fuse_reply_err(req, ENOSPC);
 		return;
 	}
 	cval = malloc(size + VEIL_AEAD_NONCE_BYTES + VEIL_AEAD_TAG_BYTES);
