@@ -15,6 +15,7 @@
 
 #include "fs_priv.h"
 #include "veilfs/safe.h"
+#include "veilfs/temp.h"
 
 struct vfile {
 	int fd;
@@ -743,7 +744,12 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			n = (long)strlen(d->entry->d_name); /* "." or ".." */
 			memcpy(name, d->entry->d_name, (size_t)n + 1);
 		} else if (n == -ENOENT) {
-			goto skip; /* part of the format */
+			/* Part of the format. Stale leftovers must not pile up (§13.3). */
+			if (!fs->readonly && veil_temp_is_name(d->entry->d_name) &&
+			    veil_temp_remove(d->fd, d->entry->d_name, VEIL_TEMP_STALE_ONLY) == 0)
+				veil_log(LOG_INFO, "directory %s: removed a stale leftover of an "
+					 "interrupted operation", path_of(dir));
+			goto skip;
 		} else if (n < 0) {
 			if (!foreign_seen(dir, d->entry->d_name)) {
 				char cpath[4096];

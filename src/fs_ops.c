@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fs_priv.h"
+#include "veilfs/temp.h"
 
 /* The backing name of @name in directory @dir. Returns 1 for a long name. */
 int fs_backing_name(struct veil_fs *fs, struct vnode *dir, const char *name, char *enc,
@@ -395,14 +396,23 @@ err:
 	fuse_reply_err(req, -ret);
 }
 
-/* Is the cipher directory @dfd empty in plaintext terms (only its dir IV)? */
+/*
+ * Is the cipher directory @dfd, about to be removed or replaced, empty in
+ * plaintext terms? Leftovers of interrupted operations (veilfs.tmp.*) do not
+ * count: they are removed first (docs/format.md §13.3, rule 2), except
+ * those this daemon is using right now, which make it not empty.
+ */
 static int dir_plain_empty(int dfd)
 {
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd, ret = veil_temp_sweep(dfd, 0);
 	DIR *d;
 	struct dirent *de;
-	int ret = 0;
 
+	if (ret < 0)
+		return ret;
+	if (ret > 0)
+		return -ENOTEMPTY;
+	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	d = fdopendir(fd);
@@ -464,42 +474,49 @@ out:
 
 /*
  * Remove an empty cipher directory: move it to a temporary name, drop its
- * dir IV, rmdir. A crash leaves at worst a hidden veilfs.tmp.* directory.
+ * dir IV, rmdir. A crash leaves at worst a hidden veilfs.tmp.r* directory,
+ * which is a leftover (docs/format.md §13.3). A directory without a dir IV
+ * (a crash inside a rename over it) that is otherwise empty goes too.
  */
 static int remove_dir(int pfd, const char *backing)
 {
 	uint8_t iv[VEIL_DIRIV_BYTES];
-	char tmp[64];
-	int dfd, ret;
+	char tmp[VEIL_TEMP_NAME_MAX];
+	int dfd, ret, has_iv;
 
 	dfd = openat(pfd, backing, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return -errno;
 	ret = dir_plain_empty(dfd);
 	if (ret < 0)
-		goto out;
-	snprintf(tmp, sizeof(tmp), VEIL_TEMP_PREFIX "r%08x%08x", veil_random_u32(),
-		 veil_random_u32());
-	if (veil_diriv_read(dfd, iv) < 0) {
+		goto out_fd;
+	ret = veil_diriv_read(dfd, iv);
+	if (ret < 0 && ret != -ENOENT) {
 		ret = -EIO;
-		goto out;
+		goto out_fd;
 	}
+	has_iv = ret == 0;
+	veil_temp_new(tmp, "r");
 	if (renameat(pfd, backing, pfd, tmp) < 0) {
 		ret = -errno;
 		goto out;
 	}
-	if (unlinkat(dfd, VEIL_DIRIV_NAME, 0) < 0 && errno != ENOENT) {
+	if (has_iv && unlinkat(dfd, VEIL_DIRIV_NAME, 0) < 0 && errno != ENOENT) {
 		ret = -errno;
 		(void)!renameat(pfd, tmp, pfd, backing);
 		goto out;
 	}
+	ret = 0;
 	if (unlinkat(pfd, tmp, AT_REMOVEDIR) < 0) {
 		/* Something appeared in it meanwhile: put the IV and the name back. */
 		ret = -errno;
-		(void)!veil_diriv_write(dfd, iv);
+		if (has_iv)
+			(void)!veil_diriv_write(dfd, iv);
 		(void)!renameat(pfd, tmp, pfd, backing);
 	}
 out:
+	veil_temp_release(tmp);
+out_fd:
 	close(dfd);
 	return ret;
 }
