@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fs_priv.h"
+#include "testhook.h"
 #include "veilfs/temp.h"
 
 /* The backing name of @name in directory @dir. Returns 1 for a long name. */
@@ -506,6 +507,7 @@ static int remove_dir(int pfd, const char *backing)
 		(void)!renameat(pfd, tmp, pfd, backing);
 		goto out;
 	}
+	veil_test_pause("rmdir");
 	ret = 0;
 	if (unlinkat(pfd, tmp, AT_REMOVEDIR) < 0) {
 		/* Something appeared in it meanwhile: put the IV and the name back. */
@@ -614,6 +616,8 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 				close(tfd);
 			if (ret < 0)
 				goto out;
+			/* A crash from here to the rename: docs/format.md §13.3, last paragraph. */
+			veil_test_pause("rename");
 		} else {
 			veil_symlink_blob(ndir->fd, nbacking, blob);
 		}

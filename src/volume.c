@@ -3,6 +3,7 @@
 #include "veilfs/volume.h"
 
 #include "veilfs/safe.h"
+#include "testhook.h"
 #include "veilfs/temp.h"
 
 #include <dirent.h>
@@ -97,6 +98,8 @@ static int write_atomic(int dfd, const char *name, const void *data, size_t n, m
 		ret = -errno;
 	if (close(fd) < 0 && ret == 0)
 		ret = -errno;
+	if (ret == 0)
+		veil_test_pause("atomic-write");
 	if (ret == 0 && renameat2(dfd, tmp, dfd, name, noreplace ? RENAME_NOREPLACE : 0) < 0)
 		ret = -errno;
 	if (ret < 0)
@@ -260,6 +263,7 @@ int veil_mkdir_diriv_owned(int parentfd, const char *bname, mode_t mode, uid_t u
 	close(dfd);
 	if (ret < 0)
 		goto fail;
+	veil_test_pause("mkdir");
 	if (renameat2(parentfd, tmp, parentfd, bname, RENAME_NOREPLACE) < 0) {
 		ret = -errno;
 		goto fail;

@@ -7,6 +7,8 @@
 #
 #   build/       -Dwerror=true, every suite (integration tests skip with
 #                exit 77 where /dev/fuse cannot be used)
+#                Both builds set -Dtest_hooks=true: the crash test's pause
+#                points (src/testhook.h), compiled out of any other build.
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer; every suite
 #                but lint and fuzz, the mounted daemon included
 #   fuzz         tests/fuzz/run.sh for FUZZ_SECONDS (default 20) per
@@ -26,11 +28,11 @@ veil_pkgs_ensure tests/run-all.sh build test || exit 1
 status=0
 
 rm -rf build build-asan
-meson setup build -Dwerror=true
+meson setup build -Dwerror=true -Dtest_hooks=true
 ninja -C build
 meson test -C build --print-errorlogs || status=1
 
-meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
+meson setup build-asan -Dwerror=true -Dtest_hooks=true -Db_sanitize=address,undefined -Db_lundef=false
 ninja -C build-asan
 # Fail on any UBSan report, not only on ASan's.
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
