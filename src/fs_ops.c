@@ -397,23 +397,14 @@ err:
 	fuse_reply_err(req, -ret);
 }
 
-/*
- * Is the cipher directory @dfd, about to be removed or replaced, empty in
- * plaintext terms? Leftovers of interrupted operations (veilfs.tmp.*) do not
- * count: they are removed first (docs/format.md §13.3, rule 2), except
- * those this daemon is using right now, which make it not empty.
- */
-static int dir_plain_empty(int dfd)
+/* Does cipher directory @dfd hold nothing but its dir IV (and temporaries)? */
+static int dir_scan_empty(int dfd, bool temps_too)
 {
-	int fd, ret = veil_temp_sweep(dfd, 0);
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
 	struct dirent *de;
+	int ret = 0;
 
-	if (ret < 0)
-		return ret;
-	if (ret > 0)
-		return -ENOTEMPTY;
-	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	d = fdopendir(fd);
@@ -424,13 +415,36 @@ static int dir_plain_empty(int dfd)
 	while ((de = readdir(d))) {
 		enum veil_entry_kind k = veil_entry_classify(de->d_name);
 
-		if (k != VEIL_ENTRY_DOT && k != VEIL_ENTRY_DIRIV) {
+		if (k != VEIL_ENTRY_DOT && k != VEIL_ENTRY_DIRIV &&
+		    !(temps_too && k == VEIL_ENTRY_TEMP)) {
 			ret = -ENOTEMPTY;
 			break;
 		}
 	}
 	closedir(d);
 	return ret;
+}
+
+/*
+ * Is the cipher directory @dfd, about to be removed or replaced, empty in
+ * plaintext terms? Leftovers of interrupted operations (veilfs.tmp.*) do not
+ * count: once nothing else is there they are removed (docs/format.md §13.3,
+ * rule 2), except those this daemon is using right now, which make it not
+ * empty. A directory that is not empty anyway keeps them: another mount's
+ * work in progress in it is left alone.
+ */
+static int dir_plain_empty(int dfd)
+{
+	int ret = dir_scan_empty(dfd, true);
+
+	if (ret < 0)
+		return ret;
+	ret = veil_temp_sweep(dfd, 0);
+	if (ret < 0)
+		return ret;
+	if (ret > 0)
+		return -ENOTEMPTY;
+	return dir_scan_empty(dfd, false);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -21,6 +21,7 @@ checks that the leftovers change nothing a user can see or do:
 usage: test_crash.py VEILFS --hooks|--no-hooks
 """
 
+import errno
 import os
 import signal
 import subprocess
@@ -196,6 +197,15 @@ def main():
             check(MODES["B"] not in cipher_dirs(vol), "B's cipher dir is gone")
             check(not os.path.exists(m.p("P", "B")), "B is gone")
         tap.run("rmdir of a directory holding only a mkdir leftover", rmdir_leftover)
+
+        def not_empty_keeps():
+            write_file(m.p("P", "C", "real"), b"x")
+            check_eq(vfs.errno_of(os.rmdir, m.p("P", "C")), errno.ENOTEMPTY, "rmdir of C")
+            check_eq(vfs.errno_of(os.rename, m.p("P", "S2"), m.p("P", "C")), errno.ENOTEMPTY,
+                     "rename over C")
+            check_eq(len(temps(cdir(vol, "C"))), 1, "C's fresh leftover after both")
+            os.unlink(m.p("P", "C", "real"))
+        tap.run("a directory that is not empty keeps its fresh leftovers", not_empty_keeps)
 
         def rename_over_leftover():
             os.rename(m.p("P", "S2"), m.p("P", "C"))
