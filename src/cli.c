@@ -261,8 +261,19 @@ static int init_reverse(const struct common *c, const char *dir,
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
-	printf("prepared %s for reverse mode (header: %s%s%s)\n", dir,
-	       c->config ? "" : dir, c->config ? "" : "/", c->config ? c->config : copy);
+	{
+		char *msg = NULL, *shown;
+		size_t sz;
+
+		if (asprintf(&msg, "prepared %s for reverse mode (header: %s%s%s)", dir,
+			     c->config ? "" : dir, c->config ? "" : "/",
+			     c->config ? c->config : copy) >= 0 &&
+		    (shown = malloc(sz = 4 * strlen(msg) + 1))) {
+			printf("%s\n", veil_escape(shown, sz, msg));
+			free(shown);
+		}
+		free(msg);
+	}
 	ret = VEIL_EXIT_OK;
 out:
 	if (cfd >= 0)
@@ -360,8 +371,13 @@ int veil_cmd_init(int argc, char **argv)
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
-	printf("created veilfs volume in %s (KDF %s, block size %u)\n", dir,
-	       c.kdf ? c.kdf : "moderate", VEIL_DEFAULT_BLOCK_SIZE);
+	{
+		char shown[4 * PATH_MAX + 1];
+
+		printf("created veilfs volume in %s (KDF %s, block size %u)\n",
+		       veil_escape(shown, sizeof(shown), dir), c.kdf ? c.kdf : "moderate",
+		       VEIL_DEFAULT_BLOCK_SIZE);
+	}
 	ret = VEIL_EXIT_OK;
 out:
 	if (ret != 0 && created)

@@ -469,7 +469,7 @@ int veil_cmd_mount(int argc, char **argv)
 		/* Locks are not inherited across fork: lock the keys again. */
 		veil_keys_relock(v->keys);
 	} else {
-		fprintf(stderr, "veilfs: mounted %s at %s\n", cipherdir, real);
+		veil_err("mounted %s at %s", cipherdir, real);
 	}
 	/* Threads are started after fuse_daemonize(): a fork keeps only the caller. */
 	if (!reverse && (ret = veil_inval_start(&fs, se)) < 0) {
