@@ -60,5 +60,6 @@ int veil_cmd_mount(int argc, char **argv);
 int veil_cmd_export(int argc, char **argv);
 int veil_cmd_path(int argc, char **argv);
 int veil_cmd_speed(int argc, char **argv);
+int veil_cmd_fsck(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const struct subcommand commands[] = {
 	{ "ls", veil_cmd_ls, "list a directory of a volume without mounting" },
 	{ "cat", veil_cmd_cat, "decrypt one file of a volume to standard output" },
 	{ "export", veil_cmd_export, "decrypt a volume or a subtree to a plain directory" },
+	{ "fsck", veil_cmd_fsck, "verify a volume; --repair repairs it (exit codes as fsck(8))" },
 	{ "path", veil_cmd_path, "map a plaintext path to its cipher path (--decrypt: back)" },
 	{ "speed", veil_cmd_speed, "measure this machine's cipher throughput (one core)" },
 };

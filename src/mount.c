@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -402,6 +403,18 @@ int veil_cmd_mount(int argc, char **argv)
 	ret = veil_cli_open(cipherdir, config, &src, &v);
 	if (ret != 0)
 		goto out;
+	/*
+	 * Every mount holds a shared lock on the cipher directory for its
+	 * lifetime; fsck --repair takes it exclusively, so neither can start
+	 * while the other runs.
+	 */
+	if (!reverse && flock(v->dirfd, LOCK_SH | LOCK_NB) < 0) {
+		veil_err("mount: %s is being repaired by 'veilfs fsck --repair'; mount it when "
+			 "that is done",
+			 cipherdir);
+		ret = VEIL_EXIT_MOUNT;
+		goto out;
+	}
 
 	/* The path goes into an option string: escape ',' and '\\' so it cannot add options. */
 	if (asprintf(&fsname, "fsname=veilfs:%s", cipherdir) < 0 || add_arg(&args, "veilfs") ||

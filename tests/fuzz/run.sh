@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Build the libFuzzer harnesses with clang and run each for N seconds.
-# Usage: tests/fuzz/run.sh [SECONDS] [HARNESS...]   (default: 30, all four)
+# Usage: tests/fuzz/run.sh [SECONDS] [HARNESS...]   (default: 30, all five)
 # Corpora persist in build-fuzz/corpus/<harness> (tests/fuzz/seeds/<harness>
 # holds committed seeds: valid headers with 1, 2 and 8 slots, whose
 # checksum the fuzzer could not find alone); crashes are written to
@@ -10,7 +10,7 @@ set -eu
 
 secs=${1:-30}
 [ $# -gt 0 ] && shift
-harnesses=${*:-header names content file}
+harnesses=${*:-header names content file fsck}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${FUZZ_BUILD_DIR:-$src/build-fuzz}
 
