@@ -78,27 +78,39 @@ static const char *evtype_name(enum veil_fsck_evtype t, bool json)
 static void on_event(void *ctx, const struct veil_fsck_event *ev)
 {
 	struct out *o = ctx;
+	/* Names may come from whoever can write the cipher directory: escaped. */
+	size_t psz = 4 * strlen(ev->path) + 1, wsz = 4 * strlen(ev->what) + 1;
+	char *path = malloc(psz), *what = malloc(wsz);
 
 	clear_progress(o);
+	if (!path || !what) {
+		free(path);
+		free(what);
+		return;
+	}
+	veil_escape(path, psz, ev->path);
+	veil_escape(what, wsz, ev->what);
 	if (o->json) {
 		printf("{\"type\":\"%s\",\"kind\":\"%s\",\"path\":", evtype_name(ev->type, true),
 		       veil_fsck_kind_name(ev->kind));
-		json_str(stdout, ev->path);
+		json_str(stdout, path);
 		printf(",\"cipher_path\":%s", ev->cipher ? "true" : "false");
 		if (ev->block >= 0)
 			printf(",\"block\":%lld", (long long)ev->block);
 		if (ev->type == VEIL_FSCK_EV_ACTION)
 			printf(",\"bytes_lost\":%llu", (unsigned long long)ev->bytes_lost);
 		printf(",\"message\":");
-		json_str(stdout, ev->what);
+		json_str(stdout, what);
 		printf("}\n");
 	} else {
 		const char *tag = ev->type == VEIL_FSCK_EV_PROBLEM ? "" : evtype_name(ev->type, false);
 
-		printf("%s%s: %s%s%s\n", ev->cipher ? "[cipher] " : "", ev->path, tag,
-		       tag[0] ? ": " : "", ev->what);
+		printf("%s%s: %s%s%s\n", ev->cipher ? "[cipher] " : "", path, tag, tag[0] ? ": " : "",
+		       what);
 	}
 	fflush(stdout);
+	free(path);
+	free(what);
 }
 
 static void on_progress(void *ctx, const struct veil_fsck_stats *s)
