@@ -295,7 +295,20 @@ int veil_mkdir_diriv_owned(int parentfd, const char *bname, mode_t mode, uid_t u
 		goto fail;
 	}
 	veil_temp_release(tmp);
-	return veil_fsync_dir(parentfd);
+	ret = veil_fsync_dir(parentfd);
+	if (ret < 0) {
+		/*
+		 * The caller reports the error (and drops a long name's sidecar):
+		 * the new, empty directory must not stay behind either.
+		 */
+		dfd = openat(parentfd, bname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd >= 0) {
+			unlinkat(dfd, VEIL_DIRIV_NAME, 0);
+			close(dfd);
+		}
+		unlinkat(parentfd, bname, AT_REMOVEDIR);
+	}
+	return ret;
 fail:
 	dfd = openat(parentfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd >= 0) {
