@@ -38,7 +38,7 @@ ninja -C build-asan
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	meson test -C build-asan --print-errorlogs \
 	--suite unit --suite file --suite format --suite cli \
-	--suite integration --suite reverse || status=1
+	--suite integration --suite reverse --suite fsck --suite crash || status=1
 
 if [ -f tests/fuzz/run.sh ]; then
 	fuzz_seconds=${FUZZ_SECONDS:-20}
