@@ -224,7 +224,7 @@ static char *lf_base(const struct veil_walk_entry *e, const char *prefix)
 	if (out) {
 		for (const char *p = src; *p && n < 200; p++) {
 			if (*p == '/' || *p == '%') {
-				n += (size_t)sprintf(out + n, "%%%02X", (unsigned char)*p);
+				n += (size_t)snprintf(out + n, 4, "%%%02X", (unsigned char)*p);
 			} else {
 				out[n++] = *p;
 			}

@@ -119,7 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	mode = (uint8_t)take(&p, &n, 1);
 	if (access("/dev/shm", W_OK) != 0)
-		tmpl = strcpy(dir, "/tmp/veilfs-fuzz-fsck.XXXXXX");
+		snprintf(dir, sizeof(dir), "/tmp/veilfs-fuzz-fsck.XXXXXX");
 	CHECK(mkdtemp(tmpl));
 	v.dirfd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	CHECK(v.dirfd >= 0);
