@@ -104,7 +104,10 @@ class Workload:
             o = self.files.get(path)
             old = o.data if o else bytearray()
             off = rng.randrange(0, len(old) + 3 * BLOCK)
-            buf = rng.randbytes(rng.randrange(1, 5 * BLOCK))
+            # Some writes span several 256-block chunks: the extension windows.
+            big = rng.random() < 0.15
+            buf = rng.randbytes(rng.randrange(256 * BLOCK, 700 * BLOCK) if big
+                                else rng.randrange(1, 5 * BLOCK))
             new = bytearray(old) + bytearray(max(0, off - len(old)))
             new[off:off + len(buf)] = buf
             self._mutate("write %s @%d+%d" % (path, off, len(buf)), [path], new,
