@@ -75,6 +75,8 @@ struct fix {
 	char *lfname;  /* plaintext name to use in lost+found */
 	unsigned depth;
 	bool is_long;  /* a long-name object: its sidecar goes with it */
+	bool moved;    /* FIX_FILE: already moved to lost+found */
+	char *newname; /* ... under this name */
 	unsigned nprobs;
 	/* FIX_FILE */
 	struct badblk *bad;
@@ -1249,8 +1251,11 @@ static int repair(struct run *r)
 				break;
 			}
 			ret = move_to_lf(r, f, name);
-			if (ret == 0)
+			if (ret == 0) {
+				f->moved = true;
+				f->newname = strdup(name);
 				ret = write_damage_list(r, f, name, psize, lname);
+			}
 			done(r, f, ret, lost,
 			     "%s; moved to " LOST_FOUND "/%s, damaged ranges listed in " LOST_FOUND
 			     "/%s",
@@ -1307,7 +1312,20 @@ static int repair(struct run *r)
 	/* Deepest first, so the paths of what is still to move stay valid. */
 	qsort(moves, nmoves, sizeof(*moves), cmp_depth);
 	for (size_t i = 0; i < nmoves; i++) {
-		int ret = move_to_lf(r, moves[i], name);
+		const struct fix *done_by = NULL;
+		int ret;
+
+		/* A damaged file whose name is lost too went to lost+found above. */
+		for (size_t j = 0; j < r->nfix && !done_by; j++)
+			if (r->fixes[j].type == FIX_FILE && r->fixes[j].moved &&
+			    !strcmp(r->fixes[j].cpath, moves[i]->cpath))
+				done_by = &r->fixes[j];
+		if (done_by) {
+			done(r, moves[i], 0, 0, "moved to " LOST_FOUND "/%s with its contents (above)",
+			     done_by->newname ? done_by->newname : "?");
+			continue;
+		}
+		ret = move_to_lf(r, moves[i], name);
 
 		done(r, moves[i], ret, 0, "moved to " LOST_FOUND "/%s%s", ret == 0 ? name : "?",
 		     moves[i]->kind == VEIL_FSCK_NAME || moves[i]->kind == VEIL_FSCK_NAME_NOIV ||
@@ -1503,6 +1521,7 @@ out:
 		free(r.fixes[i].bad);
 		free(r.fixes[i].sealed);
 		free(r.fixes[i].aux);
+		free(r.fixes[i].newname);
 	}
 	free(r.fixes);
 	free(r.seen);

@@ -54,6 +54,7 @@ VICTIMS = {
     "ln/" + "O" * 200: 6000,         # object removed -> orphan sidecar removed
     "noiv/x": 1234,                  # dir IV removed -> lost+found, placeholder
     "noiv/y": 4321,
+    "noiv/w": 3 * BLOCK + 5,         # ... and block 1 flipped: both repairs
     "badiv/z": 999,                  # dir IV corrupted -> lost+found
     "garbage.txt": 2222,             # cipher name replaced by junk -> lost+found
 }
@@ -132,6 +133,10 @@ def main():
         saved["oside"] = cpath("ln/" + "O" * 200) + ".name"
         os.unlink(cpath("ln/" + "O" * 200))
         # dir IVs
+        def flip1(b):
+            b[HEADER_BYTES + 1 * CBLOCK + 30] ^= 0x01
+            return b
+        patch("noiv/w", flip1)
         os.unlink(os.path.join(noiv, "veilfs.diriv"))
         p = os.path.join(badiv, "veilfs.diriv")
         os.chmod(p, 0o600)
@@ -168,8 +173,7 @@ def main():
         for w in want:
             check(any(line.startswith(w) for line in out.splitlines()),
                   "fsck output has a line starting %r:\n%s" % (w, out))
-        for n in ("x", "y"):
-            check(out.count("its directory has no readable dir IV") >= 2, "noiv entries listed")
+        check(out.count("its directory has no readable dir IV") >= 4, "noiv and badiv entries listed")
         for keep in KEEP:
             check(keep not in out, "undamaged %s not reported" % keep)
         check("problem(s)" in out.splitlines()[-1] or "problem(s)" in out, "summary line")
@@ -261,6 +265,9 @@ def main():
                 p = m.p("lost+found", n)
                 if os.path.isfile(p):
                     found[read_file(p)] = n
+            want = bytearray(data("noiv/w", VICTIMS["noiv/w"]))
+            want[BLOCK:2 * BLOCK] = bytes(BLOCK)
+            check(bytes(want) in found, "noiv/w: nameless and damaged, in lost+found with block 1 zeros")
             for n in ("noiv/x", "noiv/y", "badiv/z", "garbage.txt", "ln/" + "N" * 200):
                 d = data(n, VICTIMS[n])
                 check(d in found, "%s's content is in lost+found (%s)" % (n, lf))
