@@ -87,6 +87,7 @@ def main():
             for n, s in list(KEEP.items()) + list(VICTIMS.items()):
                 write_file(m.p(n), data(n, s))
             os.symlink("keep/a.txt", m.p("link"))
+            os.symlink("T" * 3500, m.p("blobbed"))  # target kept in a veilfs.lt.* blob
             # sl.bin: one block (sealed as last), saved, then extended.
             write_file(m.p("sl.bin"), data("sl.bin", BLOCK))
         finally:
@@ -146,6 +147,10 @@ def main():
         saved["garbage"] = os.path.join(os.path.dirname(g), "A" * 43)
         os.rename(g, saved["garbage"])
         saved["noiv"], saved["badiv"] = noiv, badiv
+        # a symlink removed behind veilfs's back: its target blob is orphaned
+        bl = cpath("blobbed")
+        saved["blob"] = os.readlink(bl)
+        os.unlink(bl)
     if not tap.run("damage the cipher directory", damage):
         sys.exit(tap.done())
 
@@ -169,6 +174,7 @@ def main():
             "noiv: dir IV is missing",
             "badiv: dir IV is damaged",
             "[cipher] %s: name does not decrypt" % rel(saved["garbage"]),
+            "[cipher] %s: symlink target blob that no symlink refers to" % saved["blob"],
         ]
         for w in want:
             check(any(line.startswith(w) for line in out.splitlines()),
@@ -178,6 +184,19 @@ def main():
             check(keep not in out, "undamaged %s not reported" % keep)
         check("problem(s)" in out.splitlines()[-1] or "problem(s)" in out, "summary line")
     tap.run("fsck finds every damage by path (exit 4)", first_check)
+
+    def subtree():
+        r = veil("fsck", vol.dir, "keep/deep")
+        check_eq(r.returncode, 0, "fsck of an undamaged subtree:\n" + r.stdout)
+        check("1 objects, %d bytes checked" % (10 * BLOCK) in r.stdout, "only keep/deep/b.bin checked")
+        r = veil("fsck", vol.dir, "keep")
+        check_eq(r.returncode, 4, "fsck of a subtree with a temporary")
+        check("veilfs.tmp.0123456789abcdef: temporary file" in r.stdout, "its temporary found")
+        r = veil("fsck", vol.dir, "flip.bin")
+        check_eq(r.returncode, 4, "fsck of one damaged file")
+        check(r.stdout.startswith("flip.bin: block 2: "), "only that file reported:\n" + r.stdout)
+        check("zero.bin" not in r.stdout, "nothing else reported")
+    tap.run("fsck PATH checks one file or subtree", subtree)
 
     def json_check():
         r = veil("fsck", "--json", vol.dir)
@@ -243,6 +262,11 @@ def main():
             for n, s in KEEP.items():
                 vfs.check_bytes(read_file(m.p(n)), data(n, s), n)
             check_eq(os.readlink(m.p("link")), "keep/a.txt", "symlink")
+            kept = [n for n in os.listdir(m.p("lost+found")) if n.startswith("orphan-link-")]
+            check_eq(len(kept), 1, "the orphan blob is kept as a symlink in lost+found")
+            if kept:
+                check_eq(os.readlink(m.p("lost+found", kept[0])), "T" * 3500,
+                         "its target reads back")
             vfs.check_bytes(read_file(m.p("sl.bin")), data("sl.bin", 3 * BLOCK), "sl.bin intact")
             vfs.check_bytes(read_file(m.p("cut.bin")), data("cut.bin", 4 * BLOCK + 500)[:2 * BLOCK],
                             "cut.bin keeps its 2 good blocks in place")
