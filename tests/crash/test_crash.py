@@ -131,6 +131,8 @@ class Workload:
             self.uncertain |= {path, dst}
             os.rename(self.p(path), self.p(dst))
             self.uncertain -= {path, dst}
+            if self.files.get(dst) is self.files[path]:
+                return  # two links of one file: rename(2) leaves both in place
             self.links.pop(dst, None)
             self.files[dst] = self.files.pop(path)
         elif r < 0.65:
@@ -320,7 +322,12 @@ def mode_kill(veilfs, args, tap):
                         w.step()
                     delay = rng.uniform(0.0, 0.6)
                     pid = m.proc.pid
-                    killer = threading.Timer(delay, lambda: os.kill(pid, signal.SIGKILL))
+                    def kill():
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass  # already gone (a failed check unmounted it)
+                    killer = threading.Timer(delay, kill)
                     killer.start()
                     end = time.monotonic() + 30
                     try:
