@@ -89,6 +89,8 @@ struct veil_fs {
 	 */
 	bool log_names;
 	bool noatime, nodiratime; /* -o noatime / nodiratime: open backing objects O_NOATIME */
+	bool posix_acl; /* the kernel enforces POSIX ACLs (negotiated at init) */
+	bool dont_mask; /* the kernel leaves the umask of new objects to us */
 	/* Open fds of non-directory vnodes, in use order (head: most recent). */
 	struct vnode *lru_head, *lru_tail;
 	size_t open_fds;

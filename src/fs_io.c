@@ -306,6 +306,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	mode = fs_new_mode(req, dir, mode);
 	ret = fs_backing_name(fs, dir, name, enc, backing);
 	if (ret < 0)
 		goto err;
@@ -852,6 +853,49 @@ void fs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_fi
 	fuse_reply_err(req, r < 0 ? errno : 0);
 }
 
+/*
+ * POSIX ACLs are permission metadata like the mode bits, which veilfs
+ * keeps in the clear on the backing object (docs/threat-model.md): they
+ * are stored there as the backing filesystem's own ACLs, so it applies
+ * default ACLs to new files and keeps the mask in step with chmod, and
+ * the kernel enforces them (FUSE_CAP_POSIX_ACL, default_permissions).
+ */
+static bool acl_name(const struct veil_fs *fs, const char *name)
+{
+	return fs->posix_acl && (strcmp(name, "system.posix_acl_access") == 0 ||
+				 strcmp(name, "system.posix_acl_default") == 0);
+}
+
+/* getxattr of the backing object, answered as the kernel asked (@size 0: the length). */
+static void reply_backing_xattr(fuse_req_t req, struct veil_fs *fs, struct vnode *vn,
+				const char *name, size_t size)
+{
+	char proc[64];
+	char *buf = NULL;
+	ssize_t n;
+	int fd = vnode_fd_get(fs, vn);
+
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	fd_proc_path(fd, proc);
+	if (size && !(buf = malloc(size))) {
+		fuse_reply_err(req, ENOMEM);
+		goto out;
+	}
+	n = getxattr(proc, name, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+out:
+	vnode_fd_put(fs, vn);
+	free(buf);
+}
+
 void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 		    size_t size, int flags)
 {
@@ -864,6 +908,18 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
 
 	if (fs->readonly) {
 		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (acl_name(fs, name)) {
+		ret = vnode_fd_get(fs, vn);
+		if (ret >= 0) {
+			fd_proc_path(ret, proc);
+			ret = setxattr(proc, name, value, size, flags) < 0 ? errno : 0;
+			vnode_fd_put(fs, vn);
+		} else {
+			ret = -ret;
+		}
+		fuse_reply_err(req, ret);
 		return;
 	}
 	n = veil_xattr_name_encrypt(fs->v->keys, name, cname);
@@ -913,6 +969,10 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 	long n;
 	int fd;
 
+	if (acl_name(fs, name)) {
+		reply_backing_xattr(req, fs, vn, name, size);
+		return;
+	}
 	n = veil_xattr_name_encrypt(fs->v->keys, name, cname);
 	if (n < 0) {
 		/* Other namespaces are not stored by veilfs: they simply don't exist. */
@@ -1003,6 +1063,10 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	for (char *p = clist; p < clist + clen; p += strlen(p) + 1) {
 		long n = veil_xattr_name_decrypt(fs->v->keys, p, plain);
 
+		if (n < 0 && acl_name(fs, p)) {
+			n = (long)strlen(p);
+			memcpy(plain, p, (size_t)n + 1);
+		}
 		if (n < 0)
 			continue;
 		/* Plaintext names are never longer than their encrypted form. */
@@ -1032,8 +1096,9 @@ void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	n = veil_xattr_name_encrypt(fs->v->keys, name, cname);
-	if (n < 0) {
+	if (acl_name(fs, name))
+		snprintf(cname, sizeof(cname), "%s", name); /* the backing object's own ACL */
+	else if ((n = veil_xattr_name_encrypt(fs->v->keys, name, cname)) < 0) {
 		fuse_reply_err(req, n == -EOPNOTSUPP ? ENODATA : (int)-n);
 		return;
 	}

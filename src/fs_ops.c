@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -193,6 +194,45 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  * on the object itself, never by name: someone who can write to the cipher
  * directory could otherwise swap another file in under that name.
  */
+mode_t fs_new_mode(fuse_req_t req, struct vnode *dir, mode_t mode)
+{
+	uint8_t acl[4 + 8 * 64];
+	unsigned int u = 7, g = 7, o = 7, mask = 8;
+	char proc[64];
+	ssize_t n;
+
+	if (!fs_of(req)->dont_mask)
+		return mode; /* the kernel applied the umask already */
+	/*
+	 * The kernel left the umask to us. A local filesystem ignores it under
+	 * a default ACL and masks the mode with that ACL's owner, mask (or
+	 * group) and other entries instead. The backing filesystem applies the
+	 * ACL to the new object as well, but veilfs sets some modes afterwards
+	 * (directories are made 0700 and chmodded), so the mode is masked here.
+	 * The value is the kernel's xattr form: a 4-byte version, then 8-byte
+	 * entries (le16 tag, le16 perm, le32 id).
+	 */
+	fd_proc_path(dir->fd, proc);
+	n = getxattr(proc, "system.posix_acl_default", acl, sizeof(acl));
+	if (n < 4 + 8)
+		return mode & ~fuse_req_ctx(req)->umask; /* none (or one we cannot read) */
+	for (ssize_t i = 4; i + 8 <= n; i += 8) {
+		unsigned int tag = acl[i] | (unsigned int)acl[i + 1] << 8, perm = acl[i + 2] & 7;
+
+		if (tag == 0x01) /* ACL_USER_OBJ */
+			u = perm;
+		else if (tag == 0x04) /* ACL_GROUP_OBJ */
+			g = perm;
+		else if (tag == 0x10) /* ACL_MASK */
+			mask = perm;
+		else if (tag == 0x20) /* ACL_OTHER */
+			o = perm;
+	}
+	if (mask != 8)
+		g = mask;
+	return (mode & ~(mode_t)0777) | (mode & (u << 6 | g << 3 | o));
+}
+
 bool fs_new_owner(fuse_req_t req, struct vnode *dir, uid_t *uid, gid_t *gid)
 {
 	struct veil_fs *fs = fs_of(req);
@@ -261,6 +301,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	gid_t gid;
 	int is_long = 0, ret;
 
+	mode = fs_new_mode(req, dir, mode);
 	ret = new_name(fs, dir, name, enc, backing, &is_long);
 	if (ret < 0)
 		goto err;
@@ -287,6 +328,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
 	int is_long = 0, ret;
 
+	mode = fs_new_mode(req, dir, mode);
 	ret = new_name(fs, dir, name, enc, backing, &is_long);
 	if (ret < 0)
 		goto err;
@@ -707,7 +749,8 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct veil_fs *fs = userdata;
+
 	conn->max_write = 1 << 20;
 	/* The kernel keeps the smaller of this and the bdi window mount.c raised. */
 	conn->max_readahead = 4 << 20;
@@ -717,7 +760,21 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 	/* Request buffers are handed between threads: they must be memory, not pipes. */
 	conn->want &= ~(unsigned)(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
-	/* The kernel, not us, clears set-id bits on write and chown. */
+	/*
+	 * The kernel checks permissions against ACLs (this turns on
+	 * default_permissions) and asks for them as system.posix_acl_* xattrs,
+	 * which fs_io.c keeps as the backing object's own ACLs.
+	 */
+	if (conn->capable & FUSE_CAP_POSIX_ACL) {
+		conn->want |= FUSE_CAP_POSIX_ACL;
+		fs->posix_acl = true;
+		/* New objects: the umask only where no default ACL applies (fs_new_mode). */
+		if (conn->capable & FUSE_CAP_DONT_MASK) {
+			conn->want |= FUSE_CAP_DONT_MASK;
+			fs->dont_mask = true;
+		}
+	}
+	/* The kernel asks to clear set-id bits itself; fs_io.c completes its rule. */
 	conn->want &= ~(unsigned)FUSE_CAP_HANDLE_KILLPRIV;
 }
 

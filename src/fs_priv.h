@@ -14,6 +14,8 @@ int fs_stat(struct veil_fs *fs, struct vnode *vn, struct stat *st);
 int fs_lookup_entry(struct veil_fs *fs, struct vnode *dir, const char *name,
 		    struct fuse_entry_param *e);
 bool fs_new_owner(fuse_req_t req, struct vnode *dir, uid_t *uid, gid_t *gid);
+/* The mode to create an object with in @dir: the kernel's, masked as it must be. */
+mode_t fs_new_mode(fuse_req_t req, struct vnode *dir, mode_t mode);
 
 void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		   struct fuse_file_info *fi);
