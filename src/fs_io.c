@@ -416,8 +416,10 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	 * fi->flags are the file's flags at the time of this write. Without
 	 * O_DIRECT the data came through the page cache, which already holds
 	 * it; with it, pages of the range may hold what was there before.
+	 * Writeback of mmap'ed pages comes from the cache by definition, and
+	 * its pages stay under writeback until answered: never wait for them.
 	 */
-	if (fi->flags & O_DIRECT) {
+	if ((fi->flags & O_DIRECT) && !fi->writepage) {
 		inval = malloc(sizeof(*inval));
 		if (!inval) {
 			fuse_reply_err(req, ENOMEM);
