@@ -102,10 +102,19 @@ static int write_atomic(int dfd, const char *name, const void *data, size_t n, m
 		veil_test_pause("atomic-write");
 	if (ret == 0 && renameat2(dfd, tmp, dfd, name, noreplace ? RENAME_NOREPLACE : 0) < 0)
 		ret = -errno;
-	if (ret < 0)
+	if (ret < 0) {
 		unlinkat(dfd, tmp, 0);
-	else
+	} else {
 		ret = veil_fsync_dir(dfd);
+		/*
+		 * The caller reports the error and acts as if nothing was made: a
+		 * name we made (RENAME_NOREPLACE) must not stay behind, or a link
+		 * blob would outlive the symlink that failed. A replaced name
+		 * stays: it may be what an existing entry uses.
+		 */
+		if (ret < 0 && noreplace)
+			unlinkat(dfd, name, 0);
+	}
 	veil_temp_release(tmp);
 	return ret;
 }
