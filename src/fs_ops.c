@@ -439,7 +439,11 @@ err:
 	fuse_reply_err(req, -ret);
 }
 
-/* Does cipher directory @dfd hold nothing but its dir IV (and temporaries)? */
+/*
+ * Does cipher directory @dfd hold nothing but its dir IV (and, with
+ * @temps_too, temporaries and sidecars: with no long-name object there,
+ * every sidecar is an orphan)?
+ */
 static int dir_scan_empty(int dfd, bool temps_too)
 {
 	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -458,7 +462,7 @@ static int dir_scan_empty(int dfd, bool temps_too)
 		enum veil_entry_kind k = veil_entry_classify(de->d_name);
 
 		if (k != VEIL_ENTRY_DOT && k != VEIL_ENTRY_DIRIV &&
-		    !(temps_too && k == VEIL_ENTRY_TEMP)) {
+		    !(temps_too && (k == VEIL_ENTRY_TEMP || k == VEIL_ENTRY_SIDECAR))) {
 			ret = -ENOTEMPTY;
 			break;
 		}
@@ -473,7 +477,8 @@ static int dir_scan_empty(int dfd, bool temps_too)
  * count: once nothing else is there they are removed (docs/format.md §13.3,
  * rule 2), except those this daemon is using right now, which make it not
  * empty. A directory that is not empty anyway keeps them: another mount's
- * work in progress in it is left alone.
+ * work in progress in it is left alone. Orphan long-name sidecars go only
+ * when stale (§13.3): a fresh one keeps the directory non-empty.
  */
 static int dir_plain_empty(int dfd)
 {
