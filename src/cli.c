@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,85 +10,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-enum { OPT_PASSFILE = 1000, OPT_EXTPASS, OPT_CONFIG, OPT_KDF, OPT_HELP, OPT_REVERSE };
-
-#define COMMON_OPTS                                                                          \
-	{ "passfile", required_argument, NULL, OPT_PASSFILE },                               \
-		{ "extpass", required_argument, NULL, OPT_EXTPASS },                         \
-		{ "config", required_argument, NULL, OPT_CONFIG },                           \
-		{ "help", no_argument, NULL, OPT_HELP }
-
-struct common {
-	struct veil_passsrc src;
-	const char *config;
-	const char *kdf;
-	int reverse;
-};
-
-/* Parse options; returns -1 to go on, else an exit code. */
-static int parse_common(int argc, char **argv, const char *use, int allow_kdf, struct common *c)
-{
-	static const struct option opts[] = { COMMON_OPTS,
-					      { "kdf", required_argument, NULL, OPT_KDF },
-					      { "reverse", no_argument, NULL, OPT_REVERSE },
-					      { NULL, 0, NULL, 0 } };
-	const char *bad_arg = NULL;
-	int o;
-
-	memset(c, 0, sizeof(*c));
-	optind = 1;
-	opterr = 0;
-	for (;;) {
-		int before = optind;
-
-		o = getopt_long(argc, argv, "+", opts, NULL);
-		if (o == -1)
-			break;
-		bad_arg = argv[before];
-		switch (o) {
-		case OPT_PASSFILE:
-			c->src.passfile = optarg;
-			break;
-		case OPT_EXTPASS:
-			c->src.extpass = optarg;
-			break;
-		case OPT_CONFIG:
-			c->config = optarg;
-			break;
-		case OPT_KDF:
-			if (!allow_kdf)
-				goto bad;
-			c->kdf = optarg;
-			break;
-		case OPT_REVERSE:
-			if (!allow_kdf)
-				goto bad;
-			c->reverse = 1;
-			break;
-		case OPT_HELP:
-			printf("usage: veilfs %s\n", use);
-			return VEIL_EXIT_OK;
-		default:
-			goto bad;
-		}
-	}
-	if (c->src.passfile && c->src.extpass) {
-		veil_err("--passfile and --extpass cannot be used together");
-		return VEIL_EXIT_USAGE;
-	}
-	return -1;
-bad:
-	veil_err("%s: unknown or incomplete option '%s' (usage: veilfs %s)", argv[0], bad_arg,
-		 use);
-	return VEIL_EXIT_USAGE;
-}
-
-static int usage_err(const char *cmd, const char *use)
-{
-	veil_err("%s: wrong number of arguments (usage: veilfs %s)", cmd, use);
-	return VEIL_EXIT_USAGE;
-}
 
 int veil_cli_open_error(const char *what, int err)
 {
@@ -217,7 +137,7 @@ static int open_parent(const char *path, const char *name, char **base)
 }
 
 /* Reverse mode: the plaintext folder stays as it is; only a header is added. */
-static int init_reverse(const struct common *c, const char *dir,
+static int init_reverse(const struct veil_args *c, const char *dir,
 			const struct veil_kdf_params *kdf)
 {
 	struct veil_header h;
@@ -285,11 +205,8 @@ out:
 	return ret;
 }
 
-int veil_cmd_init(int argc, char **argv)
+int veil_cmd_init(const struct veil_command *cmd, struct veil_args *c)
 {
-	static const char *use = "init [--reverse] [--kdf interactive|moderate|sensitive] "
-				 "[--config FILE] [--passfile FILE | --extpass CMD] DIR";
-	struct common c;
 	struct veil_kdf_params kdf;
 	enum veil_kdf_profile prof = VEIL_KDF_MODERATE;
 	struct veil_header h;
@@ -299,19 +216,15 @@ int veil_cmd_init(int argc, char **argv)
 	const char *dir;
 	int ret, dfd = -1, created = 0, e;
 
-	ret = parse_common(argc, argv, use, 1, &c);
-	if (ret >= 0)
-		return ret;
-	if (argc - optind != 1)
-		return usage_err("init", use);
-	dir = argv[optind];
-	if (c.kdf && veil_kdf_profile_parse(c.kdf, &prof) < 0) {
-		veil_err("init: unknown KDF profile '%s' (interactive, moderate, sensitive)", c.kdf);
+	(void)cmd;
+	dir = c->argv[0];
+	if (c->kdf && veil_kdf_profile_parse(c->kdf, &prof) < 0) {
+		veil_err("init: unknown KDF profile '%s' (interactive, moderate, sensitive)", c->kdf);
 		return VEIL_EXIT_USAGE;
 	}
 	(void)!veil_kdf_profile_params(prof, &kdf);
-	if (c.reverse)
-		return init_reverse(&c, dir, &kdf);
+	if (c->reverse)
+		return init_reverse(c, dir, &kdf);
 	if (mkdir(dir, 0700) == 0) {
 		created = 1;
 	} else if (errno != EEXIST) {
@@ -327,12 +240,12 @@ int veil_cmd_init(int argc, char **argv)
 		veil_err("init: %s is not empty; refusing to create a volume there", dir);
 		return VEIL_EXIT_USAGE;
 	}
-	if (c.config && access(c.config, F_OK) == 0) {
-		veil_err("init: %s already exists; refusing to overwrite it", c.config);
+	if (c->config && access(c->config, F_OK) == 0) {
+		veil_err("init: %s already exists; refusing to overwrite it", c->config);
 		ret = VEIL_EXIT_USAGE;
 		goto out;
 	}
-	ret = veil_pass_read(&c.src, "New passphrase: ", 1, 0, &pass);
+	ret = veil_pass_read(&c->src, "New passphrase: ", 1, 0, &pass);
 	if (ret != 0)
 		goto out;
 	master = veil_secure_alloc(VEIL_KEY_BYTES);
@@ -354,9 +267,9 @@ int veil_cmd_init(int argc, char **argv)
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
-	if (c.config) {
+	if (c->config) {
 		char *base;
-		int cfd = open_parent(c.config, NULL, &base);
+		int cfd = open_parent(c->config, NULL, &base);
 
 		e = cfd < 0 ? cfd : veil_header_store(cfd, base, &h, 1);
 		if (cfd >= 0)
@@ -375,7 +288,7 @@ int veil_cmd_init(int argc, char **argv)
 		char shown[4 * PATH_MAX + 1];
 
 		printf("created veilfs volume in %s (KDF %s, block size %u)\n",
-		       veil_escape(shown, sizeof(shown), dir), c.kdf ? c.kdf : "moderate",
+		       veil_escape(shown, sizeof(shown), dir), c->kdf ? c->kdf : "moderate",
 		       VEIL_DEFAULT_BLOCK_SIZE);
 	}
 	ret = VEIL_EXIT_OK;
@@ -390,11 +303,8 @@ out:
 	return ret;
 }
 
-int veil_cmd_passwd(int argc, char **argv)
+int veil_cmd_passwd(const struct veil_command *cmd, struct veil_args *c)
 {
-	static const char *use = "passwd [--kdf PROFILE] [--config FILE] "
-				 "[--passfile FILE | --extpass CMD] CIPHERDIR";
-	struct common c;
 	struct veil_volume *v = NULL;
 	struct veil_pass oldp = { 0 }, newp = { 0 };
 	uint8_t *master = NULL;
@@ -402,19 +312,15 @@ int veil_cmd_passwd(int argc, char **argv)
 	enum veil_kdf_profile prof;
 	int slot = 0, ret, e;
 
-	ret = parse_common(argc, argv, use, 1, &c);
-	if (ret >= 0)
-		return ret;
-	if (argc - optind != 1)
-		return usage_err("passwd", use);
-	if (c.kdf && veil_kdf_profile_parse(c.kdf, &prof) < 0) {
-		veil_err("passwd: unknown KDF profile '%s'", c.kdf);
+	(void)cmd;
+	if (c->kdf && veil_kdf_profile_parse(c->kdf, &prof) < 0) {
+		veil_err("passwd: unknown KDF profile '%s'", c->kdf);
 		return VEIL_EXIT_USAGE;
 	}
-	e = veil_volume_open(argv[optind], c.config, &v);
+	e = veil_volume_open(c->argv[0], c->config, &v);
 	if (e < 0)
-		return veil_cli_open_error(argv[optind], e);
-	ret = veil_pass_read(&c.src, "Old passphrase: ", 0, 0, &oldp);
+		return veil_cli_open_error(c->argv[0], e);
+	ret = veil_pass_read(&c->src, "Old passphrase: ", 0, 0, &oldp);
 	if (ret != 0)
 		goto out;
 	master = veil_secure_alloc(VEIL_KEY_BYTES);
@@ -424,14 +330,14 @@ int veil_cmd_passwd(int argc, char **argv)
 	}
 	e = veil_header_unlock(&v->hdr, oldp.buf, oldp.len, master, &slot);
 	if (e < 0) {
-		ret = unlock_error(argv[optind], e);
+		ret = unlock_error(c->argv[0], e);
 		goto out;
 	}
 	/* With --passfile/--extpass both passphrases come from the same source. */
-	ret = veil_pass_read(&c.src, "New passphrase: ", 1, 1, &newp);
+	ret = veil_pass_read(&c->src, "New passphrase: ", 1, 1, &newp);
 	if (ret != 0)
 		goto out;
-	if (c.kdf) {
+	if (c->kdf) {
 		(void)!veil_kdf_profile_params(prof, &kdf);
 	} else {
 		kdf.ops = v->hdr.slots[slot].ops;
@@ -456,21 +362,15 @@ out:
 	return ret;
 }
 
-int veil_cmd_info(int argc, char **argv)
+int veil_cmd_info(const struct veil_command *cmd, struct veil_args *c)
 {
-	static const char *use = "info [--config FILE] CIPHERDIR";
-	struct common c;
 	struct veil_volume *v = NULL;
-	int ret, e;
+	int e;
 
-	ret = parse_common(argc, argv, use, 0, &c);
-	if (ret >= 0)
-		return ret;
-	if (argc - optind != 1)
-		return usage_err("info", use);
-	e = veil_volume_open(argv[optind], c.config, &v);
+	(void)cmd;
+	e = veil_volume_open(c->argv[0], c->config, &v);
 	if (e < 0)
-		return veil_cli_open_error(argv[optind], e);
+		return veil_cli_open_error(c->argv[0], e);
 	printf("format version: %u\n", v->hdr.version);
 	printf("block size:     %u\n", v->hdr.block_size);
 	printf("feature flags:  0x%08x\n", v->hdr.flags);
@@ -532,11 +432,8 @@ static int open_dir_at(struct veil_volume *v, const char *path, int *dfd,
 	return e;
 }
 
-int veil_cmd_ls(int argc, char **argv)
+int veil_cmd_ls(const struct veil_command *cmd, struct veil_args *c)
 {
-	static const char *use = "ls [--config FILE] [--passfile FILE | --extpass CMD] "
-				 "CIPHERDIR [PATH]";
-	struct common c;
 	struct veil_volume *v = NULL;
 	uint8_t iv[VEIL_DIRIV_BYTES];
 	const char *path;
@@ -546,13 +443,9 @@ int veil_cmd_ls(int argc, char **argv)
 	DIR *d = NULL;
 	struct dirent *de;
 
-	ret = parse_common(argc, argv, use, 0, &c);
-	if (ret >= 0)
-		return ret;
-	if (argc - optind < 1 || argc - optind > 2)
-		return usage_err("ls", use);
-	path = argc - optind == 2 ? argv[optind + 1] : "";
-	ret = veil_cli_open(argv[optind], c.config, &c.src, &v);
+	(void)cmd;
+	path = c->argc == 2 ? c->argv[1] : "";
+	ret = veil_cli_open(c->argv[0], c->config, &c->src, &v);
 	if (ret != 0)
 		return ret;
 	e = open_dir_at(v, path, &dfd, iv);
@@ -621,11 +514,8 @@ out:
 	return ret;
 }
 
-int veil_cmd_cat(int argc, char **argv)
+int veil_cmd_cat(const struct veil_command *cmd, struct veil_args *c)
 {
-	static const char *use = "cat [--config FILE] [--passfile FILE | --extpass CMD] "
-				 "CIPHERDIR PATH";
-	struct common c;
 	struct veil_volume *v = NULL;
 	struct veil_fstate st = { 0 };
 	uint8_t iv[VEIL_DIRIV_BYTES];
@@ -635,15 +525,11 @@ int veil_cmd_cat(int argc, char **argv)
 	uint64_t off = 0;
 	int ret, pfd = -1, fd = -1, e;
 
-	ret = parse_common(argc, argv, use, 0, &c);
-	if (ret >= 0)
-		return ret;
-	if (argc - optind != 2)
-		return usage_err("cat", use);
-	ret = veil_cli_open(argv[optind], c.config, &c.src, &v);
+	(void)cmd;
+	ret = veil_cli_open(c->argv[0], c->config, &c->src, &v);
 	if (ret != 0)
 		return ret;
-	const char *path = argv[optind + 1];
+	const char *path = c->argv[1];
 
 	e = veil_path_resolve(v, path, &pfd, iv, backing);
 	if (e == 0 && !backing[0])

@@ -3,7 +3,9 @@
 #ifndef VEILFS_CLI_H
 #define VEILFS_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "veilfs/safe.h"
 #include "veilfs/volume.h"
@@ -51,15 +53,75 @@ int veil_cli_open(const char *cipherdir, const char *conf, const struct veil_pas
 /* Map an error from veil_volume_open to an exit code, printing a message. */
 int veil_cli_open_error(const char *what, int err);
 
-int veil_cmd_init(int argc, char **argv);
-int veil_cmd_passwd(int argc, char **argv);
-int veil_cmd_info(int argc, char **argv);
-int veil_cmd_ls(int argc, char **argv);
-int veil_cmd_cat(int argc, char **argv);
-int veil_cmd_mount(int argc, char **argv);
-int veil_cmd_export(int argc, char **argv);
-int veil_cmd_path(int argc, char **argv);
-int veil_cmd_speed(int argc, char **argv);
+/*
+ * The options of every command, parsed by one parser (cmd.c) from one
+ * table. A command's entry lists the options it takes (VEIL_OPT_BIT).
+ */
+enum veil_opt {
+	VEIL_OPT_REVERSE,
+	VEIL_OPT_EXCLUDE,
+	VEIL_OPT_CROSS_MOUNTS,
+	VEIL_OPT_FOREGROUND,
+	VEIL_OPT_DEBUG,
+	VEIL_OPT_RO,
+	VEIL_OPT_O,
+	VEIL_OPT_FDCACHE,
+	VEIL_OPT_DECRYPT,
+	VEIL_OPT_OWNERS,
+	VEIL_OPT_DEVICES,
+	VEIL_OPT_SETID,
+	VEIL_OPT_UNSAFE_DEST,
+	VEIL_OPT_KDF,
+	VEIL_OPT_CONFIG,
+	VEIL_OPT_PASSFILE,
+	VEIL_OPT_EXTPASS,
+	VEIL_OPT_COUNT
+};
+#define VEIL_OPT_BIT(o) (1u << VEIL_OPT_##o)
+/* --passfile and --extpass: every command that asks for a passphrase. */
+#define VEIL_OPTS_PASS (VEIL_OPT_BIT(PASSFILE) | VEIL_OPT_BIT(EXTPASS))
+
+/* The parsed command line of one command. */
+struct veil_args {
+	struct veil_passsrc src;
+	const char *config;
+	const char *kdf;
+	bool reverse, cross_mounts, decrypt, devices, setid, owners, unsafe_dest, foreground, debug, ro;
+	char *mount_opts;     /* every -o value, joined by ',' (malloc'd) */
+	const char **exclude; /* --exclude patterns (malloc'd array) */
+	int nexclude;
+	size_t fd_cache;
+	int argc;    /* operands (after the options) */
+	char **argv; /* argv[0] is the first operand */
+};
+
+struct veil_command {
+	const char *name;
+	const char *operands; /* e.g. "CIPHERDIR [PATH]" */
+	const char *summary;
+	unsigned opts;         /* VEIL_OPT_BIT()s it takes */
+	unsigned ignored;      /* accepted and ignored (not in the synopsis) */
+	int min_args, max_args; /* operand count */
+	int (*run)(const struct veil_command *cmd, struct veil_args *a);
+	/* A command that parses its own options: called with its argc/argv. */
+	int (*raw)(int argc, char **argv);
+};
+
+/* "usage: veilfs NAME [OPTIONS] OPERANDS", from the command's entry. */
+void veil_cmd_usage(const struct veil_command *cmd, FILE *f);
+/* Print "NAME: wrong number of arguments (usage: ...)"; returns VEIL_EXIT_USAGE. */
+int veil_cmd_usage_err(const struct veil_command *cmd);
+
+int veil_cmd_init(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_passwd(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_info(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_ls(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_cat(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_mount(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_export(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_path(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_speed(const struct veil_command *cmd, struct veil_args *a);
+/* Commands that still parse their own options (see main.c). */
 int veil_cmd_fsck(int argc, char **argv);
 
 #endif

@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,94 +18,6 @@
 
 #include "cli.h"
 #include "veilfs/walk.h"
-
-enum {
-	OPT_PASSFILE = 1000,
-	OPT_EXTPASS,
-	OPT_CONFIG,
-	OPT_DECRYPT,
-	OPT_HELP,
-	OPT_DEVICES,
-	OPT_SETID,
-	OPT_OWNERS,
-	OPT_UNSAFE_DEST,
-};
-
-struct opts {
-	struct veil_passsrc src;
-	const char *config;
-	int decrypt;
-	int devices;     /* export: recreate device nodes */
-	int setid;       /* export: keep set-uid/set-gid bits of files */
-	int owners;      /* export: restore the stored owners (root only) */
-	int unsafe_dest; /* export: accept a DESTDIR other users can write */
-};
-
-static int parse(int argc, char **argv, const char *use, int allow_decrypt, struct opts *o)
-{
-	static const struct option lo[] = {
-		{ "passfile", required_argument, NULL, OPT_PASSFILE },
-		{ "extpass", required_argument, NULL, OPT_EXTPASS },
-		{ "config", required_argument, NULL, OPT_CONFIG },
-		{ "decrypt", no_argument, NULL, OPT_DECRYPT },
-		{ "devices", no_argument, NULL, OPT_DEVICES },
-		{ "setid", no_argument, NULL, OPT_SETID },
-		{ "owners", no_argument, NULL, OPT_OWNERS },
-		{ "unsafe-destdir", no_argument, NULL, OPT_UNSAFE_DEST },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ NULL, 0, NULL, 0 },
-	};
-
-	memset(o, 0, sizeof(*o));
-	optind = 1;
-	opterr = 0;
-	for (;;) {
-		int before = optind, c = getopt_long(argc, argv, "+", lo, NULL);
-
-		if (c == -1)
-			break;
-		switch (c) {
-		case OPT_PASSFILE:
-			o->src.passfile = optarg;
-			break;
-		case OPT_EXTPASS:
-			o->src.extpass = optarg;
-			break;
-		case OPT_CONFIG:
-			o->config = optarg;
-			break;
-		case OPT_DECRYPT:
-			if (allow_decrypt != 1)
-				goto bad;
-			o->decrypt = 1;
-			break;
-		case OPT_DEVICES:
-		case OPT_SETID:
-		case OPT_OWNERS:
-		case OPT_UNSAFE_DEST:
-			if (allow_decrypt != 2)
-				goto bad;
-			*(c == OPT_DEVICES ? &o->devices
-			  : c == OPT_SETID ? &o->setid
-			  : c == OPT_OWNERS ? &o->owners
-					    : &o->unsafe_dest) = 1;
-			break;
-		case OPT_HELP:
-			printf("usage: veilfs %s\n", use);
-			return VEIL_EXIT_OK;
-		default:
-bad:
-			veil_err("%s: unknown or incomplete option '%s' (usage: veilfs %s)", argv[0],
-				 argv[before], use);
-			return VEIL_EXIT_USAGE;
-		}
-	}
-	if (o->src.passfile && o->src.extpass) {
-		veil_err("--passfile and --extpass cannot be used together");
-		return VEIL_EXIT_USAGE;
-	}
-	return -1;
-}
 
 /*
  * Hard links already restored: cipher (dev, ino) -> the restored inode and
@@ -132,7 +43,7 @@ struct export {
 	size_t bufsz;
 	int root;           /* DESTDIR */
 	mode_t umask;
-	int devices, setid; /* see struct opts */
+	int devices, setid; /* --devices, --setid */
 	int owners;
 	int held_back;      /* device nodes and set-id bits not restored */
 };
@@ -654,36 +565,26 @@ static int check_dest(int ddir, const char *dest, int unsafe)
 	return 0;
 }
 
-int veil_cmd_export(int argc, char **argv)
+int veil_cmd_export(const struct veil_command *cmd, struct veil_args *o)
 {
-	static const char *use = "export [--owners] [--devices] [--setid] [--unsafe-destdir] "
-				 "[--config FILE] [--passfile FILE | --extpass CMD] CIPHERDIR [PATH] "
-				 "DESTDIR";
 	struct export x;
 	struct dest top;
-	struct opts o;
 	const char *path, *dest;
 	char backing[VEIL_ENCNAME_MAX + 1];
 	uint8_t iv[VEIL_DIRIV_BYTES];
 	int ret, pfd = -1, sdir = -1, ddir = -1, e;
 
 	memset(&x, 0, sizeof(x));
-	ret = parse(argc, argv, use, 2, &o);
-	if (ret >= 0)
-		return ret;
-	x.devices = o.devices;
-	x.setid = o.setid;
-	x.owners = o.owners;
-	if (argc - optind < 2 || argc - optind > 3) {
-		veil_err("export: wrong number of arguments (usage: veilfs %s)", use);
-		return VEIL_EXIT_USAGE;
-	}
-	if (o.owners && geteuid() != 0) {
+	(void)cmd;
+	x.devices = o->devices;
+	x.setid = o->setid;
+	x.owners = o->owners;
+	if (o->owners && geteuid() != 0) {
 		veil_err("export: --owners needs root (otherwise everything restored is yours)");
 		return VEIL_EXIT_USAGE;
 	}
-	path = argc - optind == 3 ? argv[optind + 1] : "";
-	dest = argv[argc - 1];
+	path = o->argc == 3 ? o->argv[1] : "";
+	dest = o->argv[o->argc - 1];
 	if (mkdir(dest, 0700) < 0 && errno != EEXIST) {
 		veil_err("export: cannot create %s: %s", dest, strerror(errno));
 		return VEIL_EXIT_ERROR;
@@ -694,12 +595,12 @@ int veil_cmd_export(int argc, char **argv)
 		return VEIL_EXIT_ERROR;
 	}
 	top.fd = ddir;
-	ret = check_dest(ddir, dest, o.unsafe_dest);
+	ret = check_dest(ddir, dest, o->unsafe_dest);
 	if (ret != 0) {
 		close(ddir);
 		return ret;
 	}
-	ret = veil_cli_open(argv[optind], o.config, &o.src, &x.v);
+	ret = veil_cli_open(o->argv[0], o->config, &o->src, &x.v);
 	if (ret != 0) {
 		close(ddir);
 		return ret;
@@ -776,31 +677,22 @@ out:
 	return ret;
 }
 
-int veil_cmd_path(int argc, char **argv)
+int veil_cmd_path(const struct veil_command *cmd, struct veil_args *o)
 {
-	static const char *use = "path [--decrypt] [--config FILE] [--passfile FILE | --extpass CMD] "
-				 "CIPHERDIR PATH";
 	struct veil_volume *v = NULL;
-	struct opts o;
 	char *copy = NULL, *save = NULL, *comp, *out = NULL;
 	size_t outlen = 0;
 	uint8_t iv[VEIL_DIRIV_BYTES];
 	int ret, cur = -1, e = 0;
 
-	ret = parse(argc, argv, use, 1, &o);
-	if (ret >= 0)
-		return ret;
-	if (argc - optind != 2) {
-		veil_err("path: wrong number of arguments (usage: veilfs %s)", use);
-		return VEIL_EXIT_USAGE;
-	}
-	ret = veil_cli_open(argv[optind], o.config, &o.src, &v);
+	(void)cmd;
+	ret = veil_cli_open(o->argv[0], o->config, &o->src, &v);
 	if (ret != 0)
 		return ret;
-	copy = strdup(argv[optind + 1]);
+	copy = strdup(o->argv[1]);
 	cur = fcntl(v->dirfd, F_DUPFD_CLOEXEC, 0);
 	if (!copy || cur < 0 || (e = veil_diriv_read(cur, iv)) < 0) {
-		veil_err("path: %s: cannot read the root directory IV", argv[optind]);
+		veil_err("path: %s: cannot read the root directory IV", o->argv[0]);
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
@@ -810,7 +702,7 @@ int veil_cmd_path(int argc, char **argv)
 		char *g;
 		long n;
 
-		if (o.decrypt) {
+		if (o->decrypt) {
 			n = veil_entry_decode(v, cur, iv, comp, name);
 			if (n < 0) {
 				veil_err("path: '%s' is not a name of this volume%s", comp,

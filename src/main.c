@@ -1,35 +1,319 @@
 /* SPDX-License-Identifier: MIT */
-/* veilfs command line: a table of subcommands. */
+/*
+ * veilfs command line: one table of subcommands, one table of options and
+ * one option parser. --help, the synopsis lines (docs/veilfs.1) and the
+ * shell completion script are all printed from these tables.
+ */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
-struct subcommand {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *summary;
+struct optdef {
+	const char *name; /* long name, or NULL */
+	char shortc;      /* short letter, or 0 */
+	const char *arg;  /* argument name, or NULL for a flag */
 };
 
-static const struct subcommand commands[] = {
-	{ "init", veil_cmd_init, "create an encrypted volume in CIPHERDIR" },
-	{ "mount", veil_cmd_mount, "mount CIPHERDIR at MOUNTPOINT (plaintext view)" },
-	{ "passwd", veil_cmd_passwd, "change the passphrase of a volume" },
-	{ "info", veil_cmd_info, "show the volume header (no secrets)" },
-	{ "ls", veil_cmd_ls, "list a directory of a volume without mounting" },
-	{ "cat", veil_cmd_cat, "decrypt one file of a volume to standard output" },
-	{ "export", veil_cmd_export, "decrypt a volume or a subtree to a plain directory" },
-	{ "fsck", veil_cmd_fsck, "verify a volume; --repair repairs it (exit codes as fsck(8))" },
-	{ "path", veil_cmd_path, "map a plaintext path to its cipher path (--decrypt: back)" },
-	{ "speed", veil_cmd_speed, "measure this machine's cipher throughput (one core)" },
+/* In synopsis order. */
+static const struct optdef optdefs[VEIL_OPT_COUNT] = {
+	[VEIL_OPT_REVERSE] = { "reverse", 0, NULL },
+	[VEIL_OPT_EXCLUDE] = { "exclude", 0, "PATTERN" },
+	[VEIL_OPT_CROSS_MOUNTS] = { "cross-mounts", 0, NULL },
+	[VEIL_OPT_FOREGROUND] = { NULL, 'f', NULL },
+	[VEIL_OPT_DEBUG] = { NULL, 'd', NULL },
+	[VEIL_OPT_RO] = { "ro", 0, NULL },
+	[VEIL_OPT_O] = { NULL, 'o', "OPT[,OPT...]" },
+	[VEIL_OPT_FDCACHE] = { "fd-cache", 0, "N" },
+	[VEIL_OPT_DECRYPT] = { "decrypt", 0, NULL },
+	[VEIL_OPT_OWNERS] = { "owners", 0, NULL },
+	[VEIL_OPT_DEVICES] = { "devices", 0, NULL },
+	[VEIL_OPT_SETID] = { "setid", 0, NULL },
+	[VEIL_OPT_UNSAFE_DEST] = { "unsafe-destdir", 0, NULL },
+	[VEIL_OPT_KDF] = { "kdf", 0, "interactive|moderate|sensitive" },
+	[VEIL_OPT_CONFIG] = { "config", 0, "FILE" },
+	[VEIL_OPT_PASSFILE] = { "passfile", 0, "FILE" },
+	[VEIL_OPT_EXTPASS] = { "extpass", 0, "CMD" },
 };
+
+/*
+ * Commands that need no passphrase still accept --passfile/--extpass (and
+ * ignore them), so one script can pass the same options to every command.
+ */
+#define O(x) VEIL_OPT_BIT(x)
+static const struct veil_command commands[] = {
+	{ "init", "DIR", "create an encrypted volume in CIPHERDIR",
+	  O(REVERSE) | O(KDF) | O(CONFIG) | VEIL_OPTS_PASS, 0, 1, 1, veil_cmd_init },
+	{ "mount", "DIR MOUNTPOINT", "mount CIPHERDIR at MOUNTPOINT (plaintext view)",
+	  O(REVERSE) | O(EXCLUDE) | O(CROSS_MOUNTS) | O(FOREGROUND) | O(DEBUG) | O(RO) | O(O) | O(FDCACHE) |
+		  O(CONFIG) | VEIL_OPTS_PASS,
+	  0, 2, 2, veil_cmd_mount },
+	{ "passwd", "CIPHERDIR", "change the passphrase of a volume",
+	  O(KDF) | O(CONFIG) | VEIL_OPTS_PASS, 0, 1, 1, veil_cmd_passwd },
+	{ "info", "CIPHERDIR", "show the volume header (no secrets)", O(CONFIG), VEIL_OPTS_PASS, 1,
+	  1, veil_cmd_info },
+	{ "ls", "CIPHERDIR [PATH]", "list a directory of a volume without mounting",
+	  O(CONFIG) | VEIL_OPTS_PASS, 0, 1, 2, veil_cmd_ls },
+	{ "cat", "CIPHERDIR PATH", "decrypt one file of a volume to standard output",
+	  O(CONFIG) | VEIL_OPTS_PASS, 0, 2, 2, veil_cmd_cat },
+	{ "export", "CIPHERDIR [PATH] DESTDIR",
+	  "decrypt a volume or a subtree to a plain directory",
+	  O(OWNERS) | O(DEVICES) | O(SETID) | O(UNSAFE_DEST) | O(CONFIG) | VEIL_OPTS_PASS, 0,
+	  2, 3, veil_cmd_export },
+	/* fsck keeps its own parser: its usage errors exit 16, as fsck(8)'s do. */
+	{ "fsck", "[--repair] [--quick] [--json] [--config FILE] [--passfile FILE | --extpass CMD] "
+		  "CIPHERDIR [PATH]",
+	  "verify a volume; --repair repairs it (exit codes as fsck(8))", 0, 0, 0, 0, NULL,
+	  veil_cmd_fsck },
+	{ "path", "CIPHERDIR PATH", "map a plaintext path to its cipher path (--decrypt: back)",
+	  O(DECRYPT) | O(CONFIG) | VEIL_OPTS_PASS, 0, 2, 2, veil_cmd_path },
+	{ "speed", "", "measure this machine's cipher throughput (one core)", 0, 0, 0, 0,
+	  veil_cmd_speed },
+};
+#undef O
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void synopsis(const struct veil_command *cmd, FILE *f)
+{
+	fputs(cmd->name, f);
+	for (int i = 0; i < VEIL_OPT_COUNT; i++) {
+		const struct optdef *d = &optdefs[i];
+
+		if (!(cmd->opts & (1u << i)) || i == VEIL_OPT_EXTPASS)
+			continue;
+		if (d->name)
+			fprintf(f, " [--%s", d->name);
+		else
+			fprintf(f, " [-%c", d->shortc);
+		if (d->arg)
+			fprintf(f, " %s", d->arg);
+		if (i == VEIL_OPT_PASSFILE && (cmd->opts & VEIL_OPT_BIT(EXTPASS)))
+			fprintf(f, " | --%s %s", optdefs[VEIL_OPT_EXTPASS].name,
+				optdefs[VEIL_OPT_EXTPASS].arg);
+		fputs(i == VEIL_OPT_EXCLUDE ? "]..." : "]", f);
+	}
+	if (cmd->operands[0])
+		fprintf(f, " %s", cmd->operands);
+}
+
+void veil_cmd_usage(const struct veil_command *cmd, FILE *f)
+{
+	fputs("usage: veilfs ", f);
+	synopsis(cmd, f);
+	fputc('\n', f);
+}
+
+static void usage_msg(const struct veil_command *cmd, const char *what, const char *arg)
+{
+	fprintf(stderr, "veilfs: %s: %s%s%s%s (usage: veilfs ", cmd->name, what,
+		arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
+	synopsis(cmd, stderr);
+	fputs(")\n", stderr);
+}
+
+int veil_cmd_usage_err(const struct veil_command *cmd)
+{
+	usage_msg(cmd, "wrong number of arguments", NULL);
+	return VEIL_EXIT_USAGE;
+}
+
+static void args_release(struct veil_args *a)
+{
+	free(a->mount_opts);
+	free(a->exclude);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Append one -o value to a->mount_opts. */
+static int add_mount_opt(struct veil_args *a, const char *val)
+{
+	char *n;
+
+	if (asprintf(&n, "%s%s%s", a->mount_opts ? a->mount_opts : "", a->mount_opts ? "," : "",
+		     val) < 0)
+		return -1;
+	free(a->mount_opts);
+	a->mount_opts = n;
+	return 0;
+}
+
+/* Parse the options @cmd takes; returns -1 to go on, else an exit code. */
+static int parse(const struct veil_command *cmd, int argc, char **argv, struct veil_args *a)
+{
+	struct option lo[VEIL_OPT_COUNT + 2];
+	char shorts[16] = "+";
+	size_t nlo = 0, ns = 1;
+
+	for (int i = 0; i < VEIL_OPT_COUNT; i++) {
+		const struct optdef *d = &optdefs[i];
+
+		if (!((cmd->opts | cmd->ignored) & (1u << i)))
+			continue;
+		if (d->name)
+			lo[nlo++] = (struct option){ d->name, d->arg ? required_argument : no_argument,
+						     NULL, 1000 + i };
+		if (d->shortc) {
+			shorts[ns++] = d->shortc;
+			if (d->arg)
+				shorts[ns++] = ':';
+		}
+	}
+	lo[nlo++] = (struct option){ "help", no_argument, NULL, 999 };
+	lo[nlo] = (struct option){ NULL, 0, NULL, 0 };
+	shorts[ns] = '\0';
+
+	memset(a, 0, sizeof(*a));
+	optind = 1;
+	opterr = 0;
+	for (;;) {
+		int before = optind, o = getopt_long(argc, argv, shorts, lo, NULL), id = -1;
+
+		if (o == -1)
+			break;
+		if (o == 999) {
+			veil_cmd_usage(cmd, stdout);
+			return VEIL_EXIT_OK;
+		}
+		for (int i = 0; i < VEIL_OPT_COUNT; i++)
+			if (((cmd->opts | cmd->ignored) & (1u << i)) &&
+			    (o == 1000 + i || (optdefs[i].shortc && o == optdefs[i].shortc)))
+				id = i;
+		if (id >= 0 && (cmd->ignored & (1u << id)))
+			continue;
+		switch (id) {
+		case VEIL_OPT_REVERSE:
+			a->reverse = true;
+			break;
+		case VEIL_OPT_EXCLUDE: {
+			const char **g = realloc(a->exclude, (size_t)(a->nexclude + 1) * sizeof(*g));
+
+			if (!g)
+				return VEIL_EXIT_ERROR;
+			a->exclude = g;
+			a->exclude[a->nexclude++] = optarg;
+			break;
+		}
+		case VEIL_OPT_CROSS_MOUNTS:
+			a->cross_mounts = true;
+			break;
+		case VEIL_OPT_FOREGROUND:
+			a->foreground = true;
+			break;
+		case VEIL_OPT_DEBUG:
+			a->debug = a->foreground = true;
+			break;
+		case VEIL_OPT_RO:
+			a->ro = true;
+			break;
+		case VEIL_OPT_O:
+			if (add_mount_opt(a, optarg) < 0)
+				return VEIL_EXIT_ERROR;
+			break;
+		case VEIL_OPT_FDCACHE: {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (*optarg == '\0' || *end || n < 16 || n > 100000000) {
+				veil_err("%s: --fd-cache takes a number from 16 up", cmd->name);
+				return VEIL_EXIT_USAGE;
+			}
+			a->fd_cache = n;
+			break;
+		}
+		case VEIL_OPT_DECRYPT:
+			a->decrypt = true;
+			break;
+		case VEIL_OPT_DEVICES:
+			a->devices = true;
+			break;
+		case VEIL_OPT_SETID:
+			a->setid = true;
+			break;
+		case VEIL_OPT_OWNERS:
+			a->owners = true;
+			break;
+		case VEIL_OPT_UNSAFE_DEST:
+			a->unsafe_dest = true;
+			break;
+		case VEIL_OPT_KDF:
+			a->kdf = optarg;
+			break;
+		case VEIL_OPT_CONFIG:
+			a->config = optarg;
+			break;
+		case VEIL_OPT_PASSFILE:
+			a->src.passfile = optarg;
+			break;
+		case VEIL_OPT_EXTPASS:
+			a->src.extpass = optarg;
+			break;
+		default:
+			usage_msg(cmd, "unknown or incomplete option", argv[before]);
+			return VEIL_EXIT_USAGE;
+		}
+	}
+	if (a->src.passfile && a->src.extpass) {
+		veil_err("--passfile and --extpass cannot be used together");
+		return VEIL_EXIT_USAGE;
+	}
+	a->argc = argc - optind;
+	a->argv = argv + optind;
+	if (a->argc < cmd->min_args || a->argc > cmd->max_args)
+		return veil_cmd_usage_err(cmd);
+	return -1;
+}
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: veilfs COMMAND [OPTIONS] ARGS\n\ncommands:\n");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'veilfs COMMAND --help' describes a command; man page: docs/veilfs.1\n");
+}
+
+/* Every command's synopsis, one per line (docs/veilfs.1 is checked against it). */
+static void all_synopses(void)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		fputs("veilfs ", stdout);
+		synopsis(&commands[i], stdout);
+		fputc('\n', stdout);
+	}
+}
+
+/* A bash completion script: commands, then each command's options. */
+static void completion(void)
+{
+	printf("# bash completion for veilfs (generated by 'veilfs --completion')\n"
+	       "_veilfs() {\n"
+	       "\tlocal cur=${COMP_WORDS[COMP_CWORD]} words\n"
+	       "\tif [ \"$COMP_CWORD\" -eq 1 ]; then\n"
+	       "\t\tCOMPREPLY=($(compgen -W '");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		printf("%s%s", i ? " " : "", commands[i].name);
+	printf(" --help --version' -- \"$cur\"))\n\t\treturn\n\tfi\n"
+	       "\tcase ${COMP_WORDS[1]} in\n");
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		printf("\t%s) words='--help", commands[i].name);
+		for (int j = 0; j < VEIL_OPT_COUNT; j++) {
+			if (!(commands[i].opts & (1u << j)))
+				continue;
+			if (optdefs[j].name)
+				printf(" --%s", optdefs[j].name);
+			else
+				printf(" -%c", optdefs[j].shortc);
+		}
+		printf("' ;;\n");
+	}
+	printf("\tesac\n"
+	       "\tcase $cur in\n"
+	       "\t-*) COMPREPLY=($(compgen -W \"$words\" -- \"$cur\")) ;;\n"
+	       "\t*) COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n"
+	       "\tesac\n"
+	       "}\n"
+	       "complete -o filenames -F _veilfs veilfs\n");
 }
 
 int main(int argc, char **argv)
@@ -52,9 +336,28 @@ int main(int argc, char **argv)
 		printf("veilfs %s (format version %d)\n", VEILFS_VERSION, VEIL_FORMAT_VERSION);
 		return VEIL_EXIT_OK;
 	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(argc - 1, argv + 1);
+	if (strcmp(argv[1], "--synopsis") == 0) {
+		all_synopses();
+		return VEIL_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--completion") == 0) {
+		completion();
+		return VEIL_EXIT_OK;
+	}
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		struct veil_args a;
+		int ret;
+
+		if (strcmp(argv[1], commands[i].name) != 0)
+			continue;
+		if (commands[i].raw)
+			return commands[i].raw(argc - 1, argv + 1);
+		ret = parse(&commands[i], argc - 1, argv + 1, &a);
+		if (ret < 0)
+			ret = commands[i].run(&commands[i], &a);
+		args_release(&a);
+		return ret;
+	}
 	veil_err("unknown command '%s' (try 'veilfs --help')", argv[1]);
 	return VEIL_EXIT_USAGE;
 }

@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,22 +20,6 @@
 #include "fs.h"
 #include "fs_reverse.h"
 #include "mountopts.h"
-
-enum {
-	OPT_PASSFILE = 1000,
-	OPT_EXTPASS,
-	OPT_CONFIG,
-	OPT_RO,
-	OPT_HELP,
-	OPT_REVERSE,
-	OPT_EXCLUDE,
-	OPT_FD_CACHE,
-	OPT_CROSS_MOUNTS,
-};
-
-static const char *mount_use =
-	"mount [--reverse [--exclude PATTERN]... [--cross-mounts]] [-f] [-d] [--ro] [-o OPT[,OPT...]] "
-	"[--fd-cache N] [--passfile FILE | --extpass CMD] [--config FILE] DIR MOUNTPOINT";
 
 /* Undo the octal escapes of /proc/self/mountinfo in place. */
 static void unescape(char *s)
@@ -247,268 +230,219 @@ static int add_arg(struct fuse_args *a, const char *s)
 	return 0;
 }
 
-int veil_cmd_mount(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "passfile", required_argument, NULL, OPT_PASSFILE },
-		{ "extpass", required_argument, NULL, OPT_EXTPASS },
-		{ "config", required_argument, NULL, OPT_CONFIG },
-		{ "ro", no_argument, NULL, OPT_RO },
-		{ "help", no_argument, NULL, OPT_HELP },
-		{ "reverse", no_argument, NULL, OPT_REVERSE },
-		{ "exclude", required_argument, NULL, OPT_EXCLUDE },
-		{ "cross-mounts", no_argument, NULL, OPT_CROSS_MOUNTS },
-		{ "fd-cache", required_argument, NULL, OPT_FD_CACHE },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct veil_passsrc src = { 0 };
-	const char *config = NULL, *cipherdir, *mnt;
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_session *se = NULL;
-	struct veil_volume *v = NULL;
+/* What one mount needs between its steps. */
+struct mount {
+	const struct veil_args *a;
+	const char *cipherdir, *mnt, *config;
+	bool ro;
+	char real[PATH_MAX];
+	char *rconf;
+	struct veil_volume *v;
+	struct fuse_args args;
+	char *fsname, *mount_opts;
 	struct veil_fs fs;
 	struct veil_rfs rfs;
-	char real[PATH_MAX], *fsname = NULL, *rconf = NULL, *mount_opts = NULL;
-	int foreground = 0, debug = 0, ro = 0, o, ret, fuse_fd, fs_ready = 0, rfs_ready = 0;
-	int reverse = 0, cross_mounts = 0;
-	struct veil_mountopts mo = { 0 };
-	char **exclude = NULL;
-	int nexclude = 0;
-	size_t fd_cache = 0;
+	bool fs_ready, rfs_ready;
+	struct fuse_session *se;
+	struct veil_mountopts mo; /* the -o options */
+};
 
-	optind = 1;
-	opterr = 0;
-	memset(&fs, 0, sizeof(fs));
-	memset(&rfs, 0, sizeof(rfs));
-	for (;;) {
-		int before = optind;
+/* Everything that can fail cheaply is checked before the passphrase. */
+static int mount_check(struct mount *m)
+{
+	const struct veil_args *a = m->a;
+	int ret, fuse_fd;
 
-		o = getopt_long(argc, argv, "+fdo:", opts, NULL);
-		if (o == -1)
-			break;
-		switch (o) {
-		case 'f':
-			foreground = 1;
-			break;
-		case 'd':
-			debug = foreground = 1;
-			break;
-		case 'o':
-			if (veil_mountopts_parse(&mo, optarg) < 0) {
-				ret = VEIL_EXIT_ERROR;
-				goto out;
-			}
-			break;
-		case OPT_PASSFILE:
-			src.passfile = optarg;
-			break;
-		case OPT_EXTPASS:
-			src.extpass = optarg;
-			break;
-		case OPT_CONFIG:
-			config = optarg;
-			break;
-		case OPT_RO:
-			ro = 1;
-			break;
-		case OPT_REVERSE:
-			reverse = 1;
-			break;
-		case OPT_CROSS_MOUNTS:
-			cross_mounts = 1;
-			break;
-		case OPT_FD_CACHE: {
-			char *end;
-			unsigned long n = strtoul(optarg, &end, 10);
-
-			if (*optarg == '\0' || *end || n < 16 || n > 100000000) {
-				veil_err("mount: --fd-cache takes a number from 16 up");
-				ret = VEIL_EXIT_USAGE;
-				goto out;
-			}
-			fd_cache = n;
-			break;
-		}
-		case OPT_EXCLUDE: {
-			char **g = realloc(exclude, (size_t)(nexclude + 1) * sizeof(*g));
-
-			if (!g) {
-				ret = VEIL_EXIT_ERROR;
-				goto out;
-			}
-			exclude = g;
-			exclude[nexclude++] = optarg;
-			break;
-		}
-		case OPT_HELP:
-			printf("usage: veilfs %s\n", mount_use);
-			ret = VEIL_EXIT_OK;
-			goto out;
-		default:
-			veil_err("mount: unknown or incomplete option '%s' (usage: veilfs %s)",
-				 argv[before], mount_use);
-			ret = VEIL_EXIT_USAGE;
-			goto out;
-		}
+	if (a->mount_opts && veil_mountopts_parse(&m->mo, a->mount_opts) < 0)
+		return VEIL_EXIT_ERROR;
+	if (m->mo.ro)
+		m->ro = true; /* -o ro is --ro: the daemon refuses changes too */
+	if ((a->nexclude || a->cross_mounts) && !a->reverse) {
+		veil_err("mount: %s needs --reverse", a->nexclude ? "--exclude" : "--cross-mounts");
+		return VEIL_EXIT_USAGE;
 	}
-	if (argc - optind != 2) {
-		veil_err("mount: wrong number of arguments (usage: veilfs %s)", mount_use);
-		ret = VEIL_EXIT_USAGE;
-		goto out;
-	}
-	if (src.passfile && src.extpass) {
-		veil_err("mount: --passfile and --extpass cannot be used together");
-		ret = VEIL_EXIT_USAGE;
-		goto out;
-	}
-	cipherdir = argv[optind];
-	mnt = argv[optind + 1];
-	if (mo.ro)
-		ro = 1; /* -o ro is --ro: the daemon refuses changes too */
-	if ((nexclude || cross_mounts) && !reverse) {
-		veil_err("mount: %s needs --reverse", nexclude ? "--exclude" : "--cross-mounts");
-		ret = VEIL_EXIT_USAGE;
-		goto out;
-	}
-	if (reverse) {
+	if (a->reverse) {
 		/* The view is read-only; the header lives inside PLAINDIR by default. */
-		ro = 1;
-		if (!config) {
-			if (asprintf(&rconf, "%s/%s", cipherdir, VEIL_REVERSE_CONF) < 0) {
-				ret = VEIL_EXIT_ERROR;
-				goto out;
+		m->ro = true;
+		if (!m->config) {
+			if (asprintf(&m->rconf, "%s/%s", m->cipherdir, VEIL_REVERSE_CONF) < 0) {
+				m->rconf = NULL;
+				return VEIL_EXIT_ERROR;
 			}
-			config = rconf;
+			m->config = m->rconf;
 		}
 	}
-
-	/* Everything that can fail cheaply is checked before the passphrase. */
-	ret = check_mountpoint(mnt, real);
+	ret = check_mountpoint(m->mnt, m->real);
 	if (ret != 0)
-		goto out;
+		return ret;
 	fuse_fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fuse_fd < 0) {
 		veil_err("mount: cannot open /dev/fuse: %s", strerror(errno));
-		ret = VEIL_EXIT_MOUNT;
-		goto out;
+		return VEIL_EXIT_MOUNT;
 	}
 	close(fuse_fd);
-	ret = veil_volume_open(cipherdir, config, &v);
-	if (ret < 0) {
-		ret = veil_cli_open_error(cipherdir, ret);
-		goto out;
-	}
-	veil_volume_close(v);
-	v = NULL;
-	ret = veil_cli_open(cipherdir, config, &src, &v);
-	if (ret != 0)
-		goto out;
-	/*
-	 * Every mount holds a shared lock on the cipher directory for its
-	 * lifetime; fsck --repair takes it exclusively, so neither can start
-	 * while the other runs.
-	 */
-	if (!reverse && flock(v->dirfd, LOCK_SH | LOCK_NB) < 0) {
+	ret = veil_volume_open(m->cipherdir, m->config, &m->v);
+	if (ret < 0)
+		return veil_cli_open_error(m->cipherdir, ret);
+	veil_volume_close(m->v);
+	m->v = NULL;
+	return 0;
+}
+
+/*
+ * Every mount holds a shared lock on the cipher directory for its
+ * lifetime; fsck --repair takes it exclusively, so neither can start
+ * while the other runs.
+ */
+static int mount_lock(struct mount *m)
+{
+	if (!m->a->reverse && flock(m->v->dirfd, LOCK_SH | LOCK_NB) < 0) {
 		veil_err("mount: %s is being repaired by 'veilfs fsck --repair'; mount it when "
 			 "that is done",
-			 cipherdir);
-		ret = VEIL_EXIT_MOUNT;
-		goto out;
+			 m->cipherdir);
+		return VEIL_EXIT_MOUNT;
 	}
+	return 0;
+}
+
+/* The libfuse argument vector: fsname, subtype, the implied options, -o values. */
+static int mount_fuse_args(struct mount *m)
+{
+	const struct veil_args *a = m->a;
+	int ret;
 
 	/* The path goes into an option string: escape ',' and '\\' so it cannot add options. */
-	if (asprintf(&fsname, "fsname=veilfs:%s", cipherdir) < 0 || add_arg(&args, "veilfs") ||
-	    fuse_opt_add_opt_escaped(&mount_opts, fsname) != 0 ||
-	    fuse_opt_add_opt(&mount_opts, "subtype=veilfs") != 0) {
-		ret = VEIL_EXIT_ERROR;
-		goto out;
+	if (asprintf(&m->fsname, "fsname=veilfs:%s", m->cipherdir) < 0) {
+		m->fsname = NULL;
+		return VEIL_EXIT_ERROR;
 	}
+	if (add_arg(&m->args, "veilfs") || fuse_opt_add_opt_escaped(&m->mount_opts, m->fsname) != 0 ||
+	    fuse_opt_add_opt(&m->mount_opts, "subtype=veilfs") != 0)
+		return VEIL_EXIT_ERROR;
 	/* allow_other without permission checks would let every user read every file. */
-	if ((mo.allow_other && (ret = add_arg(&args, "-odefault_permissions"))) ||
-	    (ro && (ret = add_arg(&args, "-oro"))) || (debug && (ret = add_arg(&args, "-d"))))
-		goto out;
-	if (mo.fuse && fuse_opt_add_opt(&mount_opts, mo.fuse) != 0) {
-		ret = VEIL_EXIT_ERROR;
-		goto out;
-	}
-	if (add_arg(&args, "-o") || add_arg(&args, mount_opts)) {
-		ret = VEIL_EXIT_ERROR;
-		goto out;
-	}
+	if ((m->mo.allow_other && (ret = add_arg(&m->args, "-odefault_permissions"))) ||
+	    (m->ro && (ret = add_arg(&m->args, "-oro"))) ||
+	    (a->debug && (ret = add_arg(&m->args, "-d"))))
+		return ret;
+	if (m->mo.fuse && fuse_opt_add_opt(&m->mount_opts, m->mo.fuse) != 0)
+		return VEIL_EXIT_ERROR;
+	if (add_arg(&m->args, "-o") || add_arg(&m->args, m->mount_opts))
+		return VEIL_EXIT_ERROR;
+	return 0;
+}
+
+/* Set up the forward or reverse front end on the unlocked volume. */
+static int mount_frontend(struct mount *m)
+{
+	const struct veil_args *a = m->a;
+	int ret;
+
 	umask(0); /* modes come from the kernel already masked: apply them exactly */
 	raise_nofile();
-	if (reverse) {
-		ret = veil_rfs_init(&rfs, v);
-		rfs.exclude = exclude;
-		rfs.nexclude = nexclude;
-		rfs.cross_mounts = cross_mounts;
-		rfs_ready = 1;
+	if (a->reverse) {
+		ret = veil_rfs_init(&m->rfs, m->v);
+		m->rfs.exclude = (char **)a->exclude;
+		m->rfs.nexclude = a->nexclude;
+		m->rfs.cross_mounts = a->cross_mounts;
+		m->rfs_ready = true;
 	} else {
-		ret = veil_fs_init(&fs, v, ro, fd_cache ? fd_cache : default_fd_cache());
-		fs.log_names = debug;
-		fs.noatime = mo.atime == VEIL_ATIME_NONE;
-		fs.nodiratime = fs.noatime || mo.nodiratime;
-		fs_ready = 1;
+		ret = veil_fs_init(&m->fs, m->v, m->ro,
+				   a->fd_cache ? a->fd_cache : default_fd_cache());
+		m->fs.log_names = a->debug;
+		m->fs.log_names = a->debug;
+		m->fs.noatime = m->mo.atime == VEIL_ATIME_NONE;
+		m->fs.nodiratime = m->fs.noatime || m->mo.nodiratime;
+		m->fs_ready = true;
 	}
 	if (ret < 0) {
-		veil_err("mount: %s: %s", cipherdir, strerror(-ret));
-		ret = VEIL_EXIT_ERROR;
-		goto out;
+		veil_err("mount: %s: %s", m->cipherdir, strerror(-ret));
+		return VEIL_EXIT_ERROR;
 	}
+	return 0;
+}
+
+/* Mount, detach unless -f, and serve until unmounted. */
+static int mount_serve(struct mount *m)
+{
+	const struct veil_args *a = m->a;
+	int ret;
+
 	veil_log_init(true);
-	se = new_session(&args, reverse ? &veil_rfs_ops : &veil_fs_ops,
-			 reverse ? (void *)&rfs : (void *)&fs);
-	if (!se) {
-		ret = VEIL_EXIT_USAGE;
-		goto out;
-	}
-	if (fuse_set_signal_handlers(se) != 0) {
-		ret = VEIL_EXIT_ERROR;
-		goto out;
-	}
-	if (fuse_session_mount(se, real) != 0) {
-		veil_err("mount: mounting %s failed", mnt);
+	m->se = new_session(&m->args, a->reverse ? &veil_rfs_ops : &veil_fs_ops,
+			    a->reverse ? (void *)&m->rfs : (void *)&m->fs);
+	if (!m->se)
+		return VEIL_EXIT_USAGE;
+	if (fuse_set_signal_handlers(m->se) != 0)
+		return VEIL_EXIT_ERROR;
+	if (fuse_session_mount(m->se, m->real) != 0) {
+		veil_err("mount: mounting %s failed", m->mnt);
 		ret = VEIL_EXIT_MOUNT;
 		goto out_handlers;
 	}
-	raise_readahead(real);
+	raise_readahead(m->real);
 	/* Mounted: now the parent may report success and leave. */
-	if (!foreground) {
+	if (!a->foreground) {
 		veil_log_init(false);
 		if (fuse_daemonize(0) != 0) {
 			ret = VEIL_EXIT_ERROR;
 			goto out_unmount;
 		}
 		/* Locks are not inherited across fork: lock the keys again. */
-		veil_keys_relock(v->keys);
+		veil_keys_relock(m->v->keys);
 	} else {
-		veil_err("mounted %s at %s", cipherdir, real);
+		veil_err("mounted %s at %s", m->cipherdir, m->real);
 	}
 	/* Threads are started after fuse_daemonize(): a fork keeps only the caller. */
-	if (!reverse && (ret = veil_inval_start(&fs, se)) < 0) {
+	if (!a->reverse && (ret = veil_inval_start(&m->fs, m->se)) < 0) {
 		veil_log(LOG_ERR, "cannot start a thread: %s", strerror(-ret));
 		ret = VEIL_EXIT_ERROR;
 		goto out_unmount;
 	}
-	ret = veil_session_loop(se, 2) == 0 ? VEIL_EXIT_OK : VEIL_EXIT_ERROR;
-	veil_inval_stop(&fs); /* answers what it still holds */
+	ret = veil_session_loop(m->se, 2) == 0 ? VEIL_EXIT_OK : VEIL_EXIT_ERROR;
+	if (!a->reverse)
+		veil_inval_stop(&m->fs); /* answers what it still holds */
 out_unmount:
-	fuse_session_unmount(se);
+	fuse_session_unmount(m->se);
 out_handlers:
-	fuse_remove_signal_handlers(se);
-out:
-	if (se)
-		fuse_session_destroy(se);
-	if (fs_ready)
-		veil_fs_destroy(&fs);
-	if (rfs_ready)
-		veil_rfs_destroy(&rfs);
-	free(exclude);
-	free(rconf);
-	fuse_opt_free_args(&args);
-	veil_volume_close(v);
-	veil_mountopts_free(&mo);
-	free(fsname);
-	free(mount_opts);
+	fuse_remove_signal_handlers(m->se);
+	return ret;
+}
+
+int veil_cmd_mount(const struct veil_command *cmd, struct veil_args *a)
+{
+	struct mount m;
+	int ret;
+
+	(void)cmd;
+	memset(&m, 0, sizeof(m));
+	m.a = a;
+	m.args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
+	m.cipherdir = a->argv[0];
+	m.mnt = a->argv[1];
+	m.config = a->config;
+	m.ro = a->ro;
+	ret = mount_check(&m);
+	if (ret == 0)
+		ret = veil_cli_open(m.cipherdir, m.config, &a->src, &m.v);
+	if (ret == 0)
+		ret = mount_lock(&m);
+	if (ret == 0)
+		ret = mount_fuse_args(&m);
+	if (ret == 0)
+		ret = mount_frontend(&m);
+	if (ret == 0)
+		ret = mount_serve(&m);
+	if (m.se)
+		fuse_session_destroy(m.se);
+	if (m.fs_ready)
+		veil_fs_destroy(&m.fs);
+	if (m.rfs_ready)
+		veil_rfs_destroy(&m.rfs);
+	free(m.rconf);
+	fuse_opt_free_args(&m.args);
+	veil_volume_close(m.v);
+	veil_mountopts_free(&m.mo);
+	free(m.fsname);
+	free(m.mount_opts);
 	return ret;
 }

@@ -15,7 +15,7 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-int veil_cmd_speed(int argc, char **argv)
+int veil_cmd_speed(const struct veil_command *cmd, struct veil_args *a)
 {
 	uint8_t master[VEIL_KEY_BYTES], hdr[VEIL_FILE_HEADER_BYTES], nonce[VEIL_AEAD_NONCE_BYTES];
 	uint8_t iv[VEIL_DIRIV_BYTES] = { 1 };
@@ -27,13 +27,8 @@ int veil_cmd_speed(int argc, char **argv)
 	uint64_t n;
 	int ret = VEIL_EXIT_ERROR;
 
-	if (argc > 1) {
-		veil_err("speed: takes no arguments (usage: veilfs speed)");
-		free(pt);
-		free(ct);
-		return VEIL_EXIT_USAGE;
-	}
-	(void)argv;
+	(void)cmd;
+	(void)a;
 	veil_random(master, sizeof(master));
 	k = veil_keys_new(master);
 	veil_wipe(master, sizeof(master));
