@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "veilfs/recovery.h"
 
 int veil_cli_open_error(const char *what, int err)
 {
@@ -38,7 +39,7 @@ int veil_cli_open_error(const char *what, int err)
 	}
 }
 
-static int unlock_error(const char *what, int err)
+int veil_cli_unlock_error(const char *what, int err)
 {
 	if (err == -EACCES) {
 		veil_err("%s: wrong passphrase (no key slot opens with it)", what);
@@ -54,11 +55,58 @@ static int unlock_error(const char *what, int err)
 	return VEIL_EXIT_ERROR;
 }
 
+int veil_cli_unlock(const char *what, const struct veil_header *h, const struct veil_pass *secret,
+		    uint8_t *master, int *slot, bool *recovery)
+{
+	struct veil_recovery *rk;
+	enum veil_recovery_fault fault;
+	int e, group;
+
+	*recovery = false;
+	*slot = -1;
+	if (!veil_recovery_looks_like(secret->buf, secret->len)) {
+		e = veil_header_unlock(h, secret->buf, secret->len, master, slot);
+		return e < 0 ? veil_cli_unlock_error(what, e) : 0;
+	}
+	*recovery = true;
+	rk = veil_secure_alloc(sizeof(*rk));
+	if (!rk)
+		return VEIL_EXIT_ERROR;
+	e = veil_recovery_decode(secret->buf, secret->len, rk, &fault, &group);
+	if (e < 0) {
+		if (group)
+			veil_err("%s: recovery key: group %d %s", what, group,
+				 veil_recovery_fault_str(fault));
+		else
+			veil_err("%s: recovery key %s", what, veil_recovery_fault_str(fault));
+		veil_secure_free(rk);
+		return VEIL_EXIT_PASS;
+	}
+	memcpy(master, rk->master, VEIL_KEY_BYTES);
+	veil_secure_free(rk);
+	e = veil_header_check_master(h, master);
+	if (e < 0) {
+		veil_wipe(master, VEIL_KEY_BYTES);
+		if (e == -EACCES) {
+			veil_err("%s: this recovery key does not open the volume (it belongs to "
+				 "another volume, or the header was altered)",
+				 what);
+			return VEIL_EXIT_PASS;
+		}
+		veil_err("%s: cannot check the recovery key: %s", what, strerror(-e));
+		return VEIL_EXIT_ERROR;
+	}
+	*slot = veil_header_recovery_slot(h);
+	return 0;
+}
+
 int veil_cli_open(const char *cipherdir, const char *conf, const struct veil_passsrc *src,
 		  struct veil_volume **out)
 {
 	struct veil_pass pass;
-	int ret;
+	uint8_t *master = NULL;
+	int ret, slot;
+	bool rec;
 
 	ret = veil_volume_open(cipherdir, conf, out);
 	if (ret < 0)
@@ -73,16 +121,120 @@ int veil_cli_open(const char *cipherdir, const char *conf, const struct veil_pas
 	ret = veil_pass_read(src, "Passphrase: ", 0, 0, &pass);
 	if (ret != 0)
 		goto fail;
-	ret = veil_volume_unlock(*out, pass.buf, pass.len);
+	master = veil_secure_alloc(VEIL_KEY_BYTES);
+	ret = master ? veil_cli_unlock(cipherdir, &(*out)->hdr, &pass, master, &slot, &rec)
+		     : VEIL_EXIT_ERROR;
 	veil_pass_free(&pass);
-	if (ret < 0) {
-		ret = unlock_error(cipherdir, ret);
+	if (ret == 0 && veil_volume_unlock_master(*out, master) < 0)
+		ret = VEIL_EXIT_ERROR;
+	veil_secure_free(master);
+	if (ret != 0)
 		goto fail;
-	}
 	return 0;
 fail:
 	veil_volume_close(*out);
 	*out = NULL;
+	return ret;
+}
+
+int veil_cli_new_pass(const struct veil_passsrc *src, int line, struct veil_pass *out)
+{
+	int ret = veil_pass_read(src, "New passphrase: ", 1, line, out);
+
+	if (ret == 0 && veil_recovery_looks_like(out->buf, out->len)) {
+		veil_err("the new passphrase has the form of a recovery key (groups of letters "
+			 "and digits joined by '-'); choose another");
+		veil_pass_free(out);
+		ret = VEIL_EXIT_USAGE;
+	}
+	return ret;
+}
+
+int veil_cli_kdf(const char *cmd, const char *name, enum veil_kdf_profile fallback,
+		 struct veil_kdf_params *out)
+{
+	enum veil_kdf_profile prof = fallback;
+
+	if (name && veil_kdf_profile_parse(name, &prof) < 0) {
+		veil_err("%s: unknown KDF profile '%s' (interactive, moderate, sensitive)", cmd,
+			 name);
+		return VEIL_EXIT_USAGE;
+	}
+	(void)!veil_kdf_profile_params(prof, out);
+	return 0;
+}
+
+int veil_cli_recovery_precheck(const char *cmd, const struct veil_args *a)
+{
+	struct stat st;
+
+	if (a->rkfile && lstat(a->rkfile, &st) == 0) {
+		veil_err("%s: %s already exists; refusing to overwrite it with a recovery key", cmd,
+			 a->rkfile);
+		return VEIL_EXIT_USAGE;
+	}
+	return 0;
+}
+
+int veil_cli_recovery_emit(const char *cmd, const struct veil_args *a,
+			   const struct veil_header *h, const uint8_t *master)
+{
+	struct veil_recovery *rk = veil_secure_alloc(sizeof(*rk));
+	char *text = veil_secure_alloc(VEIL_RECOVERY_CHARS + 2);
+	int ret = VEIL_EXIT_ERROR, fd = -1;
+
+	if (!rk || !text)
+		goto out;
+	memcpy(rk->master, master, VEIL_KEY_BYTES);
+	rk->version = h->version;
+	rk->block_size = h->block_size;
+	rk->flags = h->flags;
+	veil_recovery_encode(rk, text);
+	if (a->rkfile) {
+		size_t n = strlen(text);
+		int e = 0;
+
+		text[n++] = '\n';
+		fd = open(a->rkfile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			e = errno;
+		for (size_t w = 0; !e && w < n;) {
+			ssize_t r = write(fd, text + w, n - w);
+
+			if (r < 0 && errno != EINTR)
+				e = errno;
+			else if (r > 0)
+				w += (size_t)r;
+		}
+		if (!e && fsync(fd) < 0)
+			e = errno;
+		if (fd >= 0 && close(fd) < 0 && !e)
+			e = errno;
+		if (e) {
+			if (fd >= 0)
+				unlink(a->rkfile);
+			veil_err("%s: cannot write the recovery key to %s: %s", cmd, a->rkfile,
+				 strerror(e));
+			goto out;
+		}
+		printf("recovery key written to %s (keep it apart from the volume)\n", a->rkfile);
+	} else {
+		printf("\nRecovery key of this volume:\n\n    %s\n\n"
+		       "Write it down or print it and keep it somewhere safe, apart from the volume. "
+		       "It opens the volume without any passphrase and can rebuild a lost or "
+		       "damaged header ('veilfs recover'). It is the master key itself: changing "
+		       "or removing passphrases does not revoke it; only 'veilfs rekey' does. "
+		       "It is shown only this once.\n",
+		       text);
+	}
+	if (fflush(stdout) != 0) {
+		veil_err("%s: writing to standard output: %s", cmd, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	veil_secure_free(rk);
+	veil_secure_free(text);
 	return ret;
 }
 
@@ -136,6 +288,21 @@ static int open_parent(const char *path, const char *name, char **base)
 	return fd;
 }
 
+/*
+ * The slots of a new header: slot 0 gets its creation time in the slot
+ * info table, then the recovery slot is added unless --no-recovery-key.
+ */
+static int init_slots(const struct veil_args *c, struct veil_header *h, const uint8_t *master)
+{
+	int e = veil_header_set_info(h, 0, NULL, h->slots[0].created);
+
+	if (e == 0 && !c->no_rk)
+		e = veil_header_add_recovery(h, master, NULL);
+	if (e == 0)
+		e = veil_header_reseal(h, master);
+	return e;
+}
+
 /* Reverse mode: the plaintext folder stays as it is; only a header is added. */
 static int init_reverse(const struct veil_args *c, const char *dir,
 			const struct veil_kdf_params *kdf)
@@ -164,7 +331,9 @@ static int init_reverse(const struct veil_args *c, const char *dir,
 		ret = VEIL_EXIT_USAGE;
 		goto out;
 	}
-	ret = veil_pass_read(&c->src, "New passphrase: ", 1, 0, &pass);
+	ret = veil_cli_recovery_precheck("init", c);
+	if (ret == 0)
+		ret = veil_cli_new_pass(&c->src, 0, &pass);
 	if (ret != 0)
 		goto out;
 	master = veil_secure_alloc(VEIL_KEY_BYTES);
@@ -175,9 +344,20 @@ static int init_reverse(const struct veil_args *c, const char *dir,
 	veil_random(master, VEIL_KEY_BYTES);
 	e = veil_header_create(&h, master, VEIL_DEFAULT_BLOCK_SIZE, pass.buf, pass.len, kdf);
 	if (e == 0)
-		e = veil_header_store(cfd, copy, &h, 1);
+		e = init_slots(c, &h, master);
+	if (e < 0) {
+		veil_err("init: key derivation failed: %s", strerror(-e));
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	/* A key file is written first: a volume is never left without the key asked for. */
+	if (!c->no_rk && c->rkfile && (ret = veil_cli_recovery_emit("init", c, &h, master)))
+		goto out;
+	e = veil_header_store(cfd, copy, &h, 1);
 	if (e < 0) {
 		veil_err("init: cannot write the volume header: %s", strerror(-e));
+		if (!c->no_rk && c->rkfile)
+			unlink(c->rkfile);
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
@@ -195,6 +375,8 @@ static int init_reverse(const struct veil_args *c, const char *dir,
 		free(msg);
 	}
 	ret = VEIL_EXIT_OK;
+	if (!c->no_rk && !c->rkfile)
+		ret = veil_cli_recovery_emit("init", c, &h, master);
 out:
 	if (cfd >= 0)
 		close(cfd);
@@ -245,7 +427,9 @@ int veil_cmd_init(const struct veil_command *cmd, struct veil_args *c)
 		ret = VEIL_EXIT_USAGE;
 		goto out;
 	}
-	ret = veil_pass_read(&c->src, "New passphrase: ", 1, 0, &pass);
+	ret = veil_cli_recovery_precheck("init", c);
+	if (ret == 0)
+		ret = veil_cli_new_pass(&c->src, 0, &pass);
 	if (ret != 0)
 		goto out;
 	master = veil_secure_alloc(VEIL_KEY_BYTES);
@@ -255,6 +439,8 @@ int veil_cmd_init(const struct veil_command *cmd, struct veil_args *c)
 	}
 	veil_random(master, VEIL_KEY_BYTES);
 	e = veil_header_create(&h, master, VEIL_DEFAULT_BLOCK_SIZE, pass.buf, pass.len, &kdf);
+	if (e == 0)
+		e = init_slots(c, &h, master);
 	if (e < 0) {
 		veil_err("init: key derivation failed: %s", strerror(-e));
 		ret = VEIL_EXIT_ERROR;
@@ -265,6 +451,11 @@ int veil_cmd_init(const struct veil_command *cmd, struct veil_args *c)
 		veil_err("init: cannot write the root directory IV in %s: %s", dir,
 			 strerror(dfd < 0 ? errno : -e));
 		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	/* A key file is written first: a volume is never left without the key asked for. */
+	if (!c->no_rk && c->rkfile && (ret = veil_cli_recovery_emit("init", c, &h, master))) {
+		unlinkat(dfd, VEIL_DIRIV_NAME, 0);
 		goto out;
 	}
 	if (c->config) {
@@ -281,6 +472,8 @@ int veil_cmd_init(const struct veil_command *cmd, struct veil_args *c)
 	if (e < 0) {
 		veil_err("init: cannot write the volume header: %s", strerror(-e));
 		unlinkat(dfd, VEIL_DIRIV_NAME, 0);
+		if (!c->no_rk && c->rkfile)
+			unlink(c->rkfile);
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
@@ -292,8 +485,10 @@ int veil_cmd_init(const struct veil_command *cmd, struct veil_args *c)
 		       VEIL_DEFAULT_BLOCK_SIZE);
 	}
 	ret = VEIL_EXIT_OK;
+	if (!c->no_rk && !c->rkfile)
+		ret = veil_cli_recovery_emit("init", c, &h, master);
 out:
-	if (ret != 0 && created)
+	if (ret != 0 && created && dir_is_empty(dir) == 1)
 		rmdir(dir);
 	if (dfd >= 0)
 		close(dfd);
@@ -309,14 +504,13 @@ int veil_cmd_passwd(const struct veil_command *cmd, struct veil_args *c)
 	struct veil_pass oldp = { 0 }, newp = { 0 };
 	uint8_t *master = NULL;
 	struct veil_kdf_params kdf;
-	enum veil_kdf_profile prof;
-	int slot = 0, ret, e;
+	int slot = -1, ret, e;
+	bool rec;
 
 	(void)cmd;
-	if (c->kdf && veil_kdf_profile_parse(c->kdf, &prof) < 0) {
-		veil_err("passwd: unknown KDF profile '%s'", c->kdf);
-		return VEIL_EXIT_USAGE;
-	}
+	ret = veil_cli_kdf("passwd", c->kdf, VEIL_KDF_MODERATE, &kdf);
+	if (ret != 0)
+		return ret;
 	e = veil_volume_open(c->argv[0], c->config, &v);
 	if (e < 0)
 		return veil_cli_open_error(c->argv[0], e);
@@ -328,24 +522,34 @@ int veil_cmd_passwd(const struct veil_command *cmd, struct veil_args *c)
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
-	e = veil_header_unlock(&v->hdr, oldp.buf, oldp.len, master, &slot);
-	if (e < 0) {
-		ret = unlock_error(c->argv[0], e);
-		goto out;
-	}
-	/* With --passfile/--extpass both passphrases come from the same source. */
-	ret = veil_pass_read(&c->src, "New passphrase: ", 1, 1, &newp);
+	ret = veil_cli_unlock(c->argv[0], &v->hdr, &oldp, master, &slot, &rec);
 	if (ret != 0)
 		goto out;
-	if (c->kdf) {
-		(void)!veil_kdf_profile_params(prof, &kdf);
-	} else {
+	/* A recovery key names no passphrase: it changes the first passphrase slot. */
+	if (rec)
+		for (slot = 0; slot < (int)v->hdr.nslots; slot++)
+			if (v->hdr.slots[slot].alg == VEIL_KDF_ARGON2ID13)
+				break;
+	/* With --passfile/--extpass both passphrases come from the same source. */
+	ret = veil_cli_new_pass(&c->src, 1, &newp);
+	if (ret != 0)
+		goto out;
+	if (!c->kdf && slot < (int)v->hdr.nslots) {
 		kdf.ops = v->hdr.slots[slot].ops;
 		kdf.mem = v->hdr.slots[slot].mem;
 	}
-	e = veil_header_set_slot(&v->hdr, slot, master, newp.buf, newp.len, &kdf);
+	if (slot < (int)v->hdr.nslots) {
+		e = veil_header_set_slot(&v->hdr, slot, master, newp.buf, newp.len, &kdf);
+	} else {
+		/* Only the recovery slot is left: the passphrase gets a new one. */
+		e = veil_header_add_slot(&v->hdr, master, newp.buf, newp.len, &kdf);
+		if (e == 0 && v->hdr.info)
+			e = veil_header_set_info(&v->hdr, slot, NULL, v->hdr.slots[slot].created);
+		if (e == 0)
+			e = veil_header_reseal(&v->hdr, master);
+	}
 	if (e == 0)
-		e = veil_header_store(v->conf_dirfd, v->conf_name, &v->hdr, 0);
+		e = veil_header_replace(v->conf_dirfd, v->conf_name, &v->hdr);
 	if (e < 0) {
 		veil_err("passwd: cannot write the new header: %s (the old one is unchanged)",
 			 strerror(-e));
@@ -376,9 +580,16 @@ int veil_cmd_info(const struct veil_command *cmd, struct veil_args *c)
 	printf("feature flags:  0x%08x\n", v->hdr.flags);
 	printf("key slots:      %u\n", v->hdr.nslots);
 	for (uint32_t i = 0; i < v->hdr.nslots; i++)
-		printf("  slot %u: argon2id opslimit=%llu memlimit=%llu MiB\n", i,
-		       (unsigned long long)v->hdr.slots[i].ops,
-		       (unsigned long long)(v->hdr.slots[i].mem >> 20));
+		if (v->hdr.slots[i].alg == VEIL_KDF_RECOVERY)
+			printf("  slot %u: recovery key\n", i);
+		else
+			printf("  slot %u: argon2id opslimit=%llu memlimit=%llu MiB\n", i,
+			       (unsigned long long)v->hdr.slots[i].ops,
+			       (unsigned long long)(v->hdr.slots[i].mem >> 20));
+	if (veil_header_recovery_slot(&v->hdr) >= 0)
+		printf("recovery key:   present (slot %d)\n", veil_header_recovery_slot(&v->hdr));
+	else
+		printf("recovery key:   no recovery slot\n");
 	veil_volume_close(v);
 	return VEIL_EXIT_OK;
 }

@@ -44,6 +44,8 @@ int veil_pass_read(const struct veil_passsrc *src, const char *prompt, int confi
 		   struct veil_pass *out);
 void veil_pass_free(struct veil_pass *p);
 
+struct veil_args;
+
 /* Print "veilfs: <fmt>" to stderr. */
 void veil_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -52,6 +54,43 @@ int veil_cli_open(const char *cipherdir, const char *conf, const struct veil_pas
 		  struct veil_volume **out);
 /* Map an error from veil_volume_open to an exit code, printing a message. */
 int veil_cli_open_error(const char *what, int err);
+
+/*
+ * Unlock header @h with @secret, a passphrase or a recovery key (told
+ * apart by its form). @master (secure memory) receives the master key,
+ * @slot the slot that opened (-1: a recovery key and no recovery slot),
+ * @recovery whether it was a recovery key. Returns 0 or an exit code after
+ * one message naming @what.
+ */
+int veil_cli_unlock(const char *what, const struct veil_header *h, const struct veil_pass *secret,
+		    uint8_t *master, int *slot, bool *recovery);
+
+/* Map a header unlock error to an exit code, printing a message. */
+int veil_cli_unlock_error(const char *what, int err);
+
+/*
+ * Read a new passphrase (line @line; asked twice on a terminal); refuses
+ * one that has the form of a recovery key. 0 or an exit code.
+ */
+int veil_cli_new_pass(const struct veil_passsrc *src, int line, struct veil_pass *out);
+
+/* The KDF parameters of --kdf (@fallback when absent); 0 or an exit code. */
+int veil_cli_kdf(const char *cmd, const char *name, enum veil_kdf_profile fallback,
+		 struct veil_kdf_params *out);
+
+/*
+ * Before anything is written: --recovery-key-file must not exist yet.
+ * 0 or an exit code.
+ */
+int veil_cli_recovery_precheck(const char *cmd, const struct veil_args *a);
+
+/*
+ * Give the user the recovery key of @h / @master: on standard output with
+ * a warning, or alone on the first line of --recovery-key-file (mode 0600,
+ * never overwritten). 0 or an exit code.
+ */
+int veil_cli_recovery_emit(const char *cmd, const struct veil_args *a,
+			   const struct veil_header *h, const uint8_t *master);
 
 /*
  * The options of every command, parsed by one parser (cmd.c) from one
@@ -71,7 +110,11 @@ enum veil_opt {
 	VEIL_OPT_DEVICES,
 	VEIL_OPT_SETID,
 	VEIL_OPT_UNSAFE_DEST,
+	VEIL_OPT_RECOVERY,
+	VEIL_OPT_LABEL,
 	VEIL_OPT_KDF,
+	VEIL_OPT_RKFILE,
+	VEIL_OPT_NORK,
 	VEIL_OPT_CONFIG,
 	VEIL_OPT_PASSFILE,
 	VEIL_OPT_EXTPASS,
@@ -86,7 +129,11 @@ struct veil_args {
 	struct veil_passsrc src;
 	const char *config;
 	const char *kdf;
-	bool reverse, cross_mounts, decrypt, devices, setid, owners, unsafe_dest, foreground, debug, ro;
+	const char *label;  /* key add: the new slot's label */
+	const char *rkfile; /* --recovery-key-file */
+	bool recovery, no_rk;
+	bool reverse, cross_mounts, decrypt, devices, setid, owners, unsafe_dest, foreground,
+		debug, ro;
 	char *mount_opts;     /* every -o value, joined by ',' (malloc'd) */
 	const char **exclude; /* --exclude patterns (malloc'd array) */
 	int nexclude;
@@ -121,6 +168,10 @@ int veil_cmd_mount(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_export(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_path(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_speed(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_key_list(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_key_add(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_key_remove(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_recover(const struct veil_command *cmd, struct veil_args *a);
 /* Commands that still parse their own options (see main.c). */
 int veil_cmd_fsck(int argc, char **argv);
 

@@ -2,11 +2,13 @@
 /* The volume header: parse, serialise, unlock, key slots. Layout: header.h. */
 #include "veilfs/header.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "le.h"
@@ -15,9 +17,10 @@
 #define SLOT_AD_BYTES 40
 #define FIXED_AD_BYTES 20
 
-static size_t header_size(uint32_t nslots)
+static size_t header_size(uint32_t nslots, unsigned info)
 {
-	return VEIL_HEADER_FIXED_BYTES + (size_t)nslots * VEIL_SLOT_BYTES +
+	return VEIL_HEADER_FIXED_BYTES +
+	       (size_t)nslots * (VEIL_SLOT_BYTES + (info ? VEIL_SLOT_INFO_BYTES : 0)) +
 	       VEIL_HEADER_TAIL_BYTES;
 }
 
@@ -28,7 +31,8 @@ static void put_fixed(const struct veil_header *h, uint8_t out[VEIL_HEADER_FIXED
 	le16_store(out + 10, 0);
 	le32_store(out + 12, h->flags);
 	le32_store(out + 16, h->block_size);
-	le32_store(out + 20, h->nslots);
+	le16_store(out + 20, (uint16_t)h->nslots);
+	le16_store(out + 22, h->info);
 }
 
 static void put_slot(const struct veil_slot *s, uint8_t out[VEIL_SLOT_BYTES])
@@ -42,13 +46,36 @@ static void put_slot(const struct veil_slot *s, uint8_t out[VEIL_SLOT_BYTES])
 	memcpy(out + 64, s->wrapped, VEIL_WRAPPED_KEY_BYTES);
 }
 
-/* Bytes covered by the MAC: the fixed part and every slot. */
+static void put_info(const struct veil_slot *s, uint8_t out[VEIL_SLOT_INFO_BYTES])
+{
+	memset(out, 0, VEIL_SLOT_INFO_BYTES);
+	le16_store(out, s->kind);
+	out[2] = s->label_len;
+	le64_store(out + 4, s->created);
+	memcpy(out + 12, s->label, s->label_len);
+}
+
+/* Bytes covered by the MAC: the fixed part, every slot, the info table. */
 static size_t put_body(const struct veil_header *h, uint8_t *out)
 {
+	size_t n = VEIL_HEADER_FIXED_BYTES;
+
 	put_fixed(h, out);
-	for (uint32_t i = 0; i < h->nslots; i++)
-		put_slot(&h->slots[i], out + VEIL_HEADER_FIXED_BYTES + i * VEIL_SLOT_BYTES);
-	return VEIL_HEADER_FIXED_BYTES + (size_t)h->nslots * VEIL_SLOT_BYTES;
+	for (uint32_t i = 0; i < h->nslots; i++, n += VEIL_SLOT_BYTES)
+		put_slot(&h->slots[i], out + n);
+	for (uint32_t i = 0; h->info && i < h->nslots; i++, n += VEIL_SLOT_INFO_BYTES)
+		put_info(&h->slots[i], out + n);
+	return n;
+}
+
+static int label_ok(const char *l, size_t n)
+{
+	if (n > VEIL_LABEL_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)l[i] < 0x20 || l[i] == 0x7f)
+			return 0;
+	return 1;
 }
 
 size_t veil_header_serialize(const struct veil_header *h, uint8_t out[static VEIL_HEADER_MAX_BYTES])
@@ -70,14 +97,16 @@ int veil_header_parse(const uint8_t *buf, size_t len, struct veil_header *h)
 {
 	uint8_t sum[VEIL_HASH_BYTES];
 	uint32_t n;
+	uint16_t info;
 
 	memset(h, 0, sizeof(*h));
 	if (len < VEIL_MAGIC_BYTES || memcmp(buf, VEIL_MAGIC, VEIL_MAGIC_BYTES) != 0)
 		return -EMEDIUMTYPE;
 	if (len < VEIL_HEADER_FIXED_BYTES)
 		return -EBADMSG;
-	n = le32_load(buf + 20);
-	if (n < 1 || n > VEIL_MAX_SLOTS || len != header_size(n))
+	n = le16_load(buf + 20);
+	info = le16_load(buf + 22);
+	if (n < 1 || n > VEIL_MAX_SLOTS || info > 1 || len != header_size(n, info))
 		return -EBADMSG;
 	veil_hash(sum, sizeof(sum), NULL, 0, buf, len - VEIL_HASH_BYTES, NULL, 0, NULL, 0);
 	if (!veil_equal(sum, buf + len - VEIL_HASH_BYTES, VEIL_HASH_BYTES))
@@ -95,21 +124,43 @@ int veil_header_parse(const uint8_t *buf, size_t len, struct veil_header *h)
 	if (!block_size_ok(h->block_size))
 		return -EBADMSG;
 	h->nslots = n;
-	for (uint32_t i = 0; i < n; i++) {
+	h->info = info;
+	for (uint32_t i = 0, nrec = 0; i < n; i++) {
 		const uint8_t *p = buf + VEIL_HEADER_FIXED_BYTES + i * VEIL_SLOT_BYTES;
+		const uint8_t *q = buf + VEIL_HEADER_FIXED_BYTES + n * VEIL_SLOT_BYTES +
+				   i * VEIL_SLOT_INFO_BYTES;
 		struct veil_slot *s = &h->slots[i];
 
 		s->alg = le32_load(p);
-		if (s->alg != VEIL_KDF_ARGON2ID13 || le32_load(p + 4) != 0)
+		if (le32_load(p + 4) != 0)
 			return -EBADMSG;
 		s->ops = le64_load(p + 8);
 		s->mem = le64_load(p + 16);
-		if (s->ops < VEIL_KDF_OPS_MIN || s->ops > VEIL_KDF_OPS_MAX ||
-		    s->mem < VEIL_KDF_MEM_MIN || s->mem > VEIL_KDF_MEM_MAX)
+		if (s->alg == VEIL_KDF_ARGON2ID13) {
+			if (s->ops < VEIL_KDF_OPS_MIN || s->ops > VEIL_KDF_OPS_MAX ||
+			    s->mem < VEIL_KDF_MEM_MIN || s->mem > VEIL_KDF_MEM_MAX)
+				return -EBADMSG;
+		} else if (s->alg == VEIL_KDF_RECOVERY) {
+			/* Only in a header with the info table; at most one. */
+			if (s->ops || s->mem || !info || nrec++)
+				return -EBADMSG;
+		} else {
 			return -EBADMSG;
+		}
 		memcpy(s->salt, p + 24, VEIL_SALT_BYTES);
 		memcpy(s->nonce, p + 40, VEIL_AEAD_NONCE_BYTES);
 		memcpy(s->wrapped, p + 64, VEIL_WRAPPED_KEY_BYTES);
+		s->kind = s->alg == VEIL_KDF_RECOVERY ? VEIL_SLOT_RECOVERY : VEIL_SLOT_PASSPHRASE;
+		if (!info)
+			continue;
+		s->label_len = q[2];
+		if (le16_load(q) != s->kind || q[3] != 0 ||
+		    !label_ok((const char *)q + 12, s->label_len) ||
+		    !veil_is_zero(q + 12 + s->label_len, VEIL_LABEL_MAX - s->label_len))
+			return -EBADMSG;
+		s->created = le64_load(q + 4);
+		memcpy(s->label, q + 12, s->label_len);
+		s->label[s->label_len] = '\0';
 	}
 	memcpy(h->mac, buf + len - 2 * VEIL_HASH_BYTES, VEIL_HASH_BYTES);
 	return 0;
@@ -136,7 +187,10 @@ int veil_slot_wrap(const struct veil_header *h, struct veil_slot *slot,
 
 	if (!kek)
 		return -ENOMEM;
-	ret = veil_kdf_derive(kek, pass, plen, slot->salt, slot->ops, slot->mem);
+	if (slot->alg == VEIL_KDF_RECOVERY)
+		ret = veil_kdf_subkey(kek, VEIL_SUBKEY_RECOVERY, (const uint8_t *)pass);
+	else
+		ret = veil_kdf_derive(kek, pass, plen, slot->salt, slot->ops, slot->mem);
 	if (ret < 0)
 		goto out;
 	slot_ad(h, slot, ad);
@@ -152,6 +206,8 @@ static int new_slot(const struct veil_header *h, struct veil_slot *s,
 {
 	memset(s, 0, sizeof(*s));
 	s->alg = VEIL_KDF_ARGON2ID13;
+	s->kind = VEIL_SLOT_PASSPHRASE;
+	s->created = (uint64_t)time(NULL);
 	s->ops = kdf->ops;
 	s->mem = kdf->mem;
 	veil_random(s->salt, sizeof(s->salt));
@@ -214,7 +270,11 @@ int veil_header_unlock(const struct veil_header *h, const char *pass, size_t ple
 		return -ENOMEM;
 	for (uint32_t i = 0; i < h->nslots; i++) {
 		const struct veil_slot *s = &h->slots[i];
-		int r = veil_kdf_derive(kek, pass, plen, s->salt, s->ops, s->mem);
+		int r;
+
+		if (s->alg != VEIL_KDF_ARGON2ID13)
+			continue; /* a recovery key is not a passphrase */
+		r = veil_kdf_derive(kek, pass, plen, s->salt, s->ops, s->mem);
 
 		if (r < 0) {
 			ret = r;
@@ -255,6 +315,86 @@ int veil_header_add_slot(struct veil_header *h, const uint8_t master[static VEIL
 	return veil_header_reseal(h, master);
 }
 
+int veil_header_recovery_slot(const struct veil_header *h)
+{
+	for (uint32_t i = 0; i < h->nslots; i++)
+		if (h->slots[i].alg == VEIL_KDF_RECOVERY)
+			return (int)i;
+	return -1;
+}
+
+int veil_header_add_recovery(struct veil_header *h, const uint8_t master[static VEIL_KEY_BYTES],
+			     int *idx)
+{
+	struct veil_slot *s;
+	int ret, r = veil_header_recovery_slot(h);
+
+	if (r >= 0) {
+		if (idx)
+			*idx = r;
+		return -EEXIST;
+	}
+	if (h->nslots >= VEIL_MAX_SLOTS)
+		return -ENOSPC;
+	s = &h->slots[h->nslots];
+	memset(s, 0, sizeof(*s));
+	s->alg = VEIL_KDF_RECOVERY;
+	s->kind = VEIL_SLOT_RECOVERY;
+	s->created = (uint64_t)time(NULL);
+	veil_random(s->salt, sizeof(s->salt));
+	veil_random(s->nonce, sizeof(s->nonce));
+	ret = veil_slot_wrap(h, s, master, (const char *)master, VEIL_KEY_BYTES);
+	if (ret < 0)
+		return ret;
+	h->nslots++;
+	h->info = 1;
+	if (idx)
+		*idx = (int)h->nslots - 1;
+	return veil_header_reseal(h, master);
+}
+
+int veil_header_set_info(struct veil_header *h, int idx, const char *label, uint64_t created)
+{
+	size_t n = label ? strlen(label) : 0;
+
+	if (idx < 0 || (uint32_t)idx >= h->nslots || !label_ok(label ? label : "", n))
+		return -EINVAL;
+	h->info = 1;
+	h->slots[idx].label_len = (uint8_t)n;
+	memset(h->slots[idx].label, 0, sizeof(h->slots[idx].label));
+	memcpy(h->slots[idx].label, label ? label : "", n);
+	h->slots[idx].created = created;
+	return 0;
+}
+
+int veil_header_check_master(const struct veil_header *h,
+			     const uint8_t master[static VEIL_KEY_BYTES])
+{
+	uint8_t ad[FIXED_AD_BYTES + SLOT_AD_BYTES];
+	uint8_t mac[VEIL_HASH_BYTES];
+	uint8_t *k = veil_secure_alloc(2 * VEIL_KEY_BYTES);
+	int ret, r = veil_header_recovery_slot(h);
+
+	if (!k)
+		return -ENOMEM;
+	ret = header_mac(h, master, mac);
+	if (ret == 0 && !veil_equal(mac, h->mac, VEIL_HASH_BYTES))
+		ret = -EACCES;
+	if (ret == 0 && r >= 0) {
+		const struct veil_slot *s = &h->slots[r];
+
+		ret = veil_kdf_subkey(k, VEIL_SUBKEY_RECOVERY, master);
+		slot_ad(h, s, ad);
+		if (ret == 0 && (veil_aead_open(k + VEIL_KEY_BYTES, s->wrapped,
+						VEIL_WRAPPED_KEY_BYTES, ad, sizeof(ad), s->nonce,
+						k) != 0 ||
+				 !veil_equal(k + VEIL_KEY_BYTES, master, VEIL_KEY_BYTES)))
+			ret = -EACCES;
+	}
+	veil_secure_free(k);
+	return ret;
+}
+
 int veil_header_set_slot(struct veil_header *h, int idx,
 			 const uint8_t master[static VEIL_KEY_BYTES], const char *pass,
 			 size_t plen, const struct veil_kdf_params *kdf)
@@ -264,9 +404,14 @@ int veil_header_set_slot(struct veil_header *h, int idx,
 
 	if (idx < 0 || (uint32_t)idx >= h->nslots)
 		return -EINVAL;
+	if (h->slots[idx].alg != VEIL_KDF_ARGON2ID13)
+		return -EINVAL;
 	ret = new_slot(h, &s, master, pass, plen, kdf);
 	if (ret < 0)
 		return ret;
+	/* The slot keeps its label; its creation time is the new passphrase's. */
+	s.label_len = h->slots[idx].label_len;
+	memcpy(s.label, h->slots[idx].label, sizeof(s.label));
 	h->slots[idx] = s;
 	return veil_header_reseal(h, master);
 }
@@ -368,4 +513,91 @@ int veil_header_store(int dirfd, const char *name, const struct veil_header *h, 
 	ret = fsync(fd) < 0 ? -errno : 0;
 	close(fd);
 	return ret;
+}
+
+#define OLD_PREFIX VEIL_TEMP_PREFIX "conf-old."
+
+/* Overwrite every byte of the file @name with random data, then unlink it. */
+static void wipe_unlink(int dirfd, const char *name)
+{
+	uint8_t junk[VEIL_HEADER_MAX_BYTES];
+	struct stat st;
+	int fd;
+
+	/* The old header is mode 0400: its owner may make it writable again. */
+	if (fchmodat(dirfd, name, 0600, 0) == 0) {
+		fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0) {
+			if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+				for (off_t off = 0; off < st.st_size; off += (off_t)sizeof(junk)) {
+					size_t n = (size_t)(st.st_size - off) < sizeof(junk)
+							   ? (size_t)(st.st_size - off)
+							   : sizeof(junk);
+
+					veil_random(junk, n);
+					if (pwrite(fd, junk, n, off) != (ssize_t)n)
+						break;
+				}
+				(void)!fsync(fd);
+			}
+			close(fd);
+		}
+	}
+	unlinkat(dirfd, name, 0);
+}
+
+/*
+ * Old headers a crash left behind during an earlier replace: wipe them now.
+ * A crash before the switch leaves a link to the live header @name itself:
+ * that one is only unlinked.
+ */
+static void wipe_leftovers(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+	struct stat live, st;
+	int have_live = fstatat(dirfd, name, &live, AT_SYMLINK_NOFOLLOW) == 0;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, OLD_PREFIX, strlen(OLD_PREFIX)) == 0 &&
+		    fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (!S_ISREG(st.st_mode) ||
+			    (have_live && st.st_ino == live.st_ino && st.st_dev == live.st_dev))
+				unlinkat(dirfd, e->d_name, 0);
+			else
+				wipe_unlink(dirfd, e->d_name);
+		}
+	closedir(d);
+}
+
+int veil_header_replace(int dirfd, const char *name, const struct veil_header *h)
+{
+	char old[64];
+	int ret, fd;
+
+	wipe_leftovers(dirfd, name);
+	snprintf(old, sizeof(old), OLD_PREFIX "%08x", veil_random_u32());
+	/* Hold on to the old file so that its blocks can be overwritten after the switch. */
+	if (linkat(dirfd, name, dirfd, old, 0) < 0)
+		old[0] = '\0';
+	ret = veil_header_store(dirfd, name, h, 0);
+	if (!old[0])
+		return ret;
+	if (ret < 0) {
+		unlinkat(dirfd, old, 0);
+		return ret;
+	}
+	wipe_unlink(dirfd, old);
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)!fsync(fd);
+		close(fd);
+	}
+	return 0;
 }

@@ -121,10 +121,24 @@ static int write_atomic(int dfd, const char *name, const void *data, size_t n, m
 
 int veil_volume_open(const char *cipherdir, const char *conf, struct veil_volume **out)
 {
+	int hdr_err, ret = veil_volume_open_damaged(cipherdir, conf, out, &hdr_err);
+
+	if (ret == 0 && hdr_err < 0) {
+		veil_volume_close(*out);
+		*out = NULL;
+		ret = hdr_err;
+	}
+	return ret;
+}
+
+int veil_volume_open_damaged(const char *cipherdir, const char *conf, struct veil_volume **out,
+			     int *hdr_err)
+{
 	struct veil_volume *v = calloc(1, sizeof(*v));
 	int ret;
 
 	*out = NULL;
+	*hdr_err = 0;
 	if (!v)
 		return -ENOMEM;
 	v->conf_dirfd = -1;
@@ -169,8 +183,7 @@ int veil_volume_open(const char *cipherdir, const char *conf, struct veil_volume
 		else if (ret == -ENOENT)
 			snprintf(v->conf_name, sizeof(v->conf_name), "%s", VEIL_CONF_NAME);
 	}
-	if (ret < 0)
-		goto fail;
+	*hdr_err = ret;
 	v->cc.bs = v->hdr.block_size;
 	*out = v;
 	return 0;

@@ -36,6 +36,7 @@ enum veil_subkey_id {
 	VEIL_SUBKEY_HEADER_MAC = 8,
 	VEIL_SUBKEY_REVERSE_ID = 9,
 	VEIL_SUBKEY_REVERSE_NONCE = 10,
+	VEIL_SUBKEY_RECOVERY = 11,
 };
 
 /* The 8-byte crypto_kdf context shared by every subkey. */

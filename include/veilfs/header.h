@@ -10,14 +10,16 @@
  *   10          2      reserved, zero
  *   12          4      required feature flags (none defined in version 1)
  *   16          4      block size (power of two, 1024..65536; 4096 by default)
- *   20          4      key slot count n (1..VEIL_MAX_SLOTS)
+ *   20          2      key slot count n (1..VEIL_MAX_SLOTS)
+ *   22          2      slot info table: 0 absent (I = 0), 1 present (I = 64)
  *   24          112*n  key slots
- *   24+112n     32     header MAC: keyed BLAKE2b-256 (subkey HEADER_MAC) of
- *                      bytes [0, 24+112n)
- *   56+112n     32     checksum: unkeyed BLAKE2b-256 of bytes [0, 56+112n)
+ *   24+112n     I*n    slot info records (kind, creation time, label)
+ *   24+(112+I)n 32     header MAC: keyed BLAKE2b-256 (subkey HEADER_MAC) of
+ *                      every byte before it
+ *   56+(112+I)n 32     checksum: unkeyed BLAKE2b-256 of every byte before it
  *
  * Key slot (112 bytes):
- *   0   4   KDF algorithm (1 = Argon2id v1.3)
+ *   0   4   KDF algorithm (1 = Argon2id v1.3, 2 = recovery key: no KDF)
  *   4   4   reserved, zero
  *   8   8   Argon2id opslimit
  *   16  8   Argon2id memlimit in bytes
@@ -25,6 +27,13 @@
  *   40  24  XChaCha20-Poly1305 nonce
  *   64  48  wrapped master key (32 bytes ciphertext + 16 bytes tag);
  *           AD = header bytes [0,20) || slot bytes [0,40)
+ *
+ * Slot info record (64 bytes):
+ *   0   2   kind (1 = passphrase, 2 = recovery key)
+ *   2   1   label length L (0..52)
+ *   3   1   reserved, zero
+ *   4   8   creation time (seconds since 1970, 0 = unknown)
+ *   12  52  label: L bytes, then zeros
  *
  * The checksum tells accidental damage from a wrong passphrase before any
  * key derivation; the MAC, checked after a slot opens, makes every byte
@@ -46,13 +55,22 @@
 #define VEIL_SLOT_BYTES 112
 #define VEIL_HEADER_FIXED_BYTES 24
 #define VEIL_HEADER_TAIL_BYTES 64
+#define VEIL_SLOT_INFO_BYTES 64
+#define VEIL_LABEL_MAX 52
 #define VEIL_HEADER_MAX_BYTES                                                        \
-	(VEIL_HEADER_FIXED_BYTES + VEIL_MAX_SLOTS * VEIL_SLOT_BYTES + VEIL_HEADER_TAIL_BYTES)
+	(VEIL_HEADER_FIXED_BYTES + VEIL_MAX_SLOTS * (VEIL_SLOT_BYTES + VEIL_SLOT_INFO_BYTES) + \
+	 VEIL_HEADER_TAIL_BYTES)
 #define VEIL_SALT_BYTES 16
 #define VEIL_WRAPPED_KEY_BYTES (VEIL_KEY_BYTES + VEIL_AEAD_TAG_BYTES)
 #define VEIL_DEFAULT_BLOCK_SIZE 4096
 
 #define VEIL_KDF_ARGON2ID13 1
+#define VEIL_KDF_RECOVERY 2 /* the slot of a recovery key: KEK = subkey RECOVERY */
+
+enum veil_slot_kind {
+	VEIL_SLOT_PASSPHRASE = 1,
+	VEIL_SLOT_RECOVERY = 2,
+};
 
 /* Bounds every header must respect before any key derivation runs. */
 #define VEIL_KDF_OPS_MIN 1ULL
@@ -78,6 +96,11 @@ struct veil_slot {
 	uint8_t salt[VEIL_SALT_BYTES];
 	uint8_t nonce[VEIL_AEAD_NONCE_BYTES];
 	uint8_t wrapped[VEIL_WRAPPED_KEY_BYTES];
+	/* From the slot info table (kind follows alg when there is none). */
+	uint16_t kind;
+	uint8_t label_len;
+	char label[VEIL_LABEL_MAX + 1];
+	uint64_t created;
 };
 
 struct veil_header {
@@ -85,6 +108,7 @@ struct veil_header {
 	uint32_t flags;
 	uint32_t block_size;
 	uint32_t nslots;
+	uint16_t info; /* 1: the slot info table is present */
 	struct veil_slot slots[VEIL_MAX_SLOTS];
 	uint8_t mac[VEIL_HASH_BYTES];
 };
@@ -139,6 +163,33 @@ int veil_header_set_slot(struct veil_header *h, int idx,
 			 const uint8_t master[static VEIL_KEY_BYTES], const char *pass,
 			 size_t plen, const struct veil_kdf_params *kdf) VEIL_MUST_CHECK;
 
+/*
+ * Append the slot of the recovery key (algorithm 2: the master key wrapped
+ * under its own subkey RECOVERY); turns the slot info table on; reseals.
+ * -EEXIST if the header has one already (its index goes to @idx).
+ */
+int veil_header_add_recovery(struct veil_header *h, const uint8_t master[static VEIL_KEY_BYTES],
+			     int *idx) VEIL_MUST_CHECK;
+
+/* Index of the recovery slot, or -1. */
+int veil_header_recovery_slot(const struct veil_header *h);
+
+/*
+ * Set slot @idx's label (@label may be NULL: none) and creation time, and
+ * turn the slot info table on. The caller reseals. -EINVAL if the label is
+ * longer than VEIL_LABEL_MAX bytes or holds a control character.
+ */
+int veil_header_set_info(struct veil_header *h, int idx, const char *label,
+			 uint64_t created) VEIL_MUST_CHECK;
+
+/*
+ * Check that @master is this header's master key (a recovery key): the
+ * header MAC must match, and the recovery slot, if any, must open to
+ * @master. -EACCES if not (another volume's key, or an altered header).
+ */
+int veil_header_check_master(const struct veil_header *h,
+			     const uint8_t master[static VEIL_KEY_BYTES]) VEIL_MUST_CHECK;
+
 /* Remove slot @idx (never the last one: -EINVAL); reseals the MAC. */
 int veil_header_remove_slot(struct veil_header *h, int idx,
 			    const uint8_t master[static VEIL_KEY_BYTES]) VEIL_MUST_CHECK;
@@ -165,5 +216,15 @@ int veil_header_load(int dirfd, const char *name, struct veil_header *h) VEIL_MU
  */
 int veil_header_store(int dirfd, const char *name, const struct veil_header *h,
 		      int exclusive) VEIL_MUST_CHECK;
+
+/*
+ * Replace the header file @name with @h like veil_header_store, then
+ * overwrite every byte of the old file with random data before letting it
+ * go, so a removed or replaced key slot is not left in the freed blocks
+ * (no guarantee on copy-on-write filesystems or SSD remapping). The old
+ * file is held by a hard link veilfs.tmp.conf-old.<hex> meanwhile; a crash
+ * at any point leaves @name either the old or the new header.
+ */
+int veil_header_replace(int dirfd, const char *name, const struct veil_header *h) VEIL_MUST_CHECK;
 
 #endif

@@ -38,6 +38,15 @@ struct veil_volume {
 int veil_volume_open(const char *cipherdir, const char *conf,
 		     struct veil_volume **out) VEIL_MUST_CHECK;
 
+/*
+ * Open @cipherdir and find its header like veil_volume_open, but keep the
+ * volume open when the header is missing or does not parse: *@hdr_err gets
+ * that error (0 if the header parsed) and @out->hdr is then all zero.
+ * Errors of the directories themselves are returned. For veilfs recover.
+ */
+int veil_volume_open_damaged(const char *cipherdir, const char *conf, struct veil_volume **out,
+			     int *hdr_err) VEIL_MUST_CHECK;
+
 /* Unlock with @pass: -EACCES wrong passphrase, -EBADMSG header altered. */
 int veil_volume_unlock(struct veil_volume *v, const char *pass, size_t plen) VEIL_MUST_CHECK;
 

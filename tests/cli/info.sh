@@ -14,10 +14,12 @@ check "info: nothing on stderr" no_stderr
 check "info shows the format version" out_line "format version: 1"
 check "info shows the block size" out_line "block size:     4096"
 check "info shows the feature flags" out_line "feature flags:  0x00000000"
-check "info shows the number of key slots" out_line "key slots:      1"
+check "info shows the number of key slots (passphrase and recovery)" out_line "key slots:      2"
 check "info shows slot 0 and its KDF parameters" \
 	out_line "  slot 0: argon2id opslimit=2 memlimit=64 MiB"
-check "info prints exactly those lines" [ "$(wc -l <"$OUT")" -eq 5 ]
+check "info shows slot 1, the recovery key slot" out_line "  slot 1: recovery key"
+check "info says a recovery key slot is present" out_line "recovery key:   present (slot 1)"
+check "info prints exactly those lines" [ "$(wc -l <"$OUT")" -eq 7 ]
 
 # No key material: neither the salt, nonce, wrapped key, MAC nor checksum
 # of the header, in hex or base64, nor any long hex/base64 run.
@@ -33,6 +35,12 @@ done
 check "info prints no byte string of the header (salt, nonce, key, MAC)" [ "$leak" = 0 ]
 check "info prints no long hex run" not grep -qE '[0-9a-fA-F]{16,}' "$OUT"
 check "info prints no long base64 run" not grep -qE '[A-Za-z0-9_+/-]{20,}' "$OUT"
+
+vrun "$P" init --kdf interactive --no-recovery-key "$T/nork"
+vrun /dev/null info "$T/nork"
+check "info of a volume made with --no-recovery-key: one slot" out_line "key slots:      1"
+check "info of a volume made with --no-recovery-key: no recovery slot" \
+	out_line "recovery key:   no recovery slot"
 
 # info with passphrase sources given still works and reads none.
 vrun /dev/null info --passfile "$P" "$T/v"

@@ -13,7 +13,8 @@ vrun "$P" init --kdf interactive "$T/a"
 check "init from stdin exits 0" rc_is 0
 check "init from stdin: nothing on stderr" no_stderr
 check "init from stdin: says what it created" out_has "created veilfs volume in $T/a"
-check "init writes veilfs.conf (200 bytes, one slot)" [ "$(stat -c %s "$T/a/veilfs.conf")" = 200 ]
+check "init writes veilfs.conf (440 bytes: passphrase and recovery slot with the info table)" \
+	[ "$(stat -c %s "$T/a/veilfs.conf")" = 440 ]
 check "init writes the root dir IV (16 bytes)" [ "$(stat -c %s "$T/a/veilfs.diriv")" = 16 ]
 check "init leaves only the header and dir IV" \
 	[ "$(find "$T/a" -mindepth 1 -printf '%P\n' | LC_ALL=C sort | tr '\n' ' ')" = "veilfs.conf veilfs.diriv " ]

@@ -34,12 +34,13 @@
 #include "veilfs/keys.h"
 #include "veilfs/names.h"
 #include "veilfs/reverse.h"
+#include "veilfs/recovery.h"
 
 #include "../tap.h"
 
 /* Deleting a vector from the doc must fail the test. */
-#define EXPECTED_VECTORS 13
-#define EXPECTED_OUTPUTS 68
+#define EXPECTED_VECTORS 15
+#define EXPECTED_OUTPUTS 75
 
 #define MAX_VECTORS 64
 #define MAX_KV 48
@@ -1011,6 +1012,140 @@ out:
 	veil_keys_free(k);
 }
 
+/*
+ * A header with the slot info table: slot 0 a passphrase with a label,
+ * slot 1 the recovery slot (§3.7).
+ */
+static void do_header_slots(struct vec *v)
+{
+	uint8_t master[VEIL_KEY_BYTES], rkek[VEIL_KEY_BYTES];
+	uint8_t img[VEIL_HEADER_MAX_BYTES];
+	uint8_t *got = veil_secure_alloc(VEIL_KEY_BYTES);
+	struct veil_header h = { 0 }, p;
+	struct veil_slot *s = &h.slots[0], *r = &h.slots[1];
+	uint8_t *pass = NULL, *label = NULL;
+	uint64_t ops, mem, bs, c0, c1;
+	size_t plen = 0, llen = 0, n;
+	int slot = -1;
+
+	if (!in_fixed(v, "master", master, sizeof(master)) || !in_u64(v, "opslimit", &ops) ||
+	    !in_u64(v, "memlimit", &mem) || !in_u64(v, "block_size", &bs) ||
+	    !in_fixed(v, "salt.0", s->salt, sizeof(s->salt)) ||
+	    !in_fixed(v, "nonce.0", s->nonce, sizeof(s->nonce)) || !in_u64(v, "created.0", &c0) ||
+	    !in_fixed(v, "salt.1", r->salt, sizeof(r->salt)) ||
+	    !in_fixed(v, "nonce.1", r->nonce, sizeof(r->nonce)) || !in_u64(v, "created.1", &c1))
+		goto out;
+	pass = in_bytes(v, "passphrase", &plen);
+	label = in_bytes(v, "label.0", &llen);
+	if (!pass || !label || llen > VEIL_LABEL_MAX || !got)
+		goto out;
+	h.version = VEIL_FORMAT_VERSION;
+	h.block_size = (uint32_t)bs;
+	h.nslots = 2;
+	h.info = 1;
+	s->alg = VEIL_KDF_ARGON2ID13;
+	s->kind = VEIL_SLOT_PASSPHRASE;
+	s->ops = ops;
+	s->mem = mem;
+	s->created = c0;
+	s->label_len = (uint8_t)llen;
+	memcpy(s->label, label, llen);
+	r->alg = VEIL_KDF_RECOVERY;
+	r->kind = VEIL_SLOT_RECOVERY;
+	r->created = c1;
+	if (veil_slot_wrap(&h, s, master, (const char *)pass, plen) < 0 ||
+	    veil_slot_wrap(&h, r, master, (const char *)master, VEIL_KEY_BYTES) < 0 ||
+	    veil_header_reseal(&h, master) < 0 ||
+	    veil_kdf_subkey(rkek, VEIL_SUBKEY_RECOVERY, master) < 0) {
+		vfail(v, "cannot build the header");
+		goto out;
+	}
+	n = veil_header_serialize(&h, img);
+	out_bytes(v, "recovery_kek", OUT_HEX, rkek, sizeof(rkek));
+	out_bytes(v, "wrapped_key.1", OUT_HEX, r->wrapped, sizeof(r->wrapped));
+	out_bytes(v, "info_table", OUT_HEX, img + 24 + 2 * VEIL_SLOT_BYTES,
+		  2 * VEIL_SLOT_INFO_BYTES);
+	out_bytes(v, "header_mac", OUT_HEX, img + n - 64, VEIL_HASH_BYTES);
+	out_u64(v, "header_len", n);
+	out_bytes(v, "header", OUT_HEX, img, n);
+	ok(veil_header_parse(img, n, &p) == 0 && p.info == 1 && p.slots[1].kind == VEIL_SLOT_RECOVERY &&
+		   strcmp(p.slots[0].label, (const char *)label) == 0 && p.slots[0].created == c0,
+	   "header with slot info: parses back with kinds, label and time");
+	ok(veil_header_unlock(&p, (const char *)pass, plen, got, &slot) == 0 && slot == 0 &&
+		   memcmp(got, master, VEIL_KEY_BYTES) == 0,
+	   "header with slot info: the passphrase opens slot 0");
+	ok(veil_header_check_master(&p, master) == 0 && veil_header_recovery_slot(&p) == 1,
+	   "header with slot info: the master key (a recovery key) checks against it");
+out:
+	free(pass);
+	free(label);
+	veil_secure_free(got);
+	veil_wipe(master, sizeof(master));
+	veil_wipe(rkek, sizeof(rkek));
+}
+
+/* The recovery key (§3.8): payload and text, then the decoder's rules. */
+static void do_recovery(struct vec *v)
+{
+	struct veil_recovery *rk = veil_secure_alloc(sizeof(*rk)), *back = veil_secure_alloc(sizeof(*rk));
+	char text[VEIL_RECOVERY_CHARS + 1], t[VEIL_RECOVERY_CHARS + 8];
+	enum veil_recovery_fault f;
+	uint64_t ver, bs, flags;
+	int g, bad = 0;
+
+	if (!rk || !back || !in_fixed(v, "master", rk->master, VEIL_KEY_BYTES) ||
+	    !in_u64(v, "format_version", &ver) || !in_u64(v, "block_size", &bs) ||
+	    !in_u64(v, "flags", &flags))
+		goto out;
+	rk->version = (uint16_t)ver;
+	rk->block_size = (uint32_t)bs;
+	rk->flags = (uint32_t)flags;
+	veil_recovery_encode(rk, text);
+	out_bytes(v, "recovery_key", OUT_TEXT, text, strlen(text));
+	ok(veil_recovery_decode(text, strlen(text), back, &f, &g) == 0 &&
+		   memcmp(back->master, rk->master, VEIL_KEY_BYTES) == 0 && back->version == ver &&
+		   back->block_size == bs && back->flags == flags,
+	   "recovery: decodes back to the master key and fields");
+	ok(veil_recovery_looks_like(text, strlen(text)), "recovery: has the recovery key form");
+	/* Every single changed character is caught and its group named. */
+	for (size_t i = 0; i < strlen(text); i++) {
+		const char *alpha = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+		if (text[i] == '-')
+			continue;
+		for (const char *a = alpha; *a; a++) {
+			if (*a == text[i])
+				continue;
+			memcpy(t, text, sizeof(text));
+			t[i] = *a;
+			if (veil_recovery_decode(t, strlen(t), back, &f, &g) != -EINVAL ||
+			    f != VEIL_RK_GROUP || g != (int)(i / 6) + 1)
+				bad++;
+		}
+	}
+	ok(bad == 0, "recovery: every single changed character names its group (%d did not)", bad);
+	bad = 0;
+	for (int k = 0; k < VEIL_RECOVERY_GROUPS; k++) {
+		/* Group k + 1 left out. */
+		size_t at = (size_t)k * 6, len = strlen(text);
+
+		if (k == VEIL_RECOVERY_GROUPS - 1) {
+			memcpy(t, text, at - 1);
+			t[at - 1] = '\0';
+		} else {
+			memcpy(t, text, at);
+			memcpy(t + at, text + at + 6, len - at - 6 + 1);
+		}
+		if (veil_recovery_decode(t, strlen(t), back, &f, &g) != -EINVAL ||
+		    f != VEIL_RK_MISSING || g != k + 1)
+			bad++;
+	}
+	ok(bad == 0, "recovery: every left-out group is named as missing (%d were not)", bad);
+out:
+	veil_secure_free(rk);
+	veil_secure_free(back);
+}
+
 static const struct {
 	const char *kind;
 	void (*fn)(struct vec *v);
@@ -1019,6 +1154,7 @@ static const struct {
 	{ "name", do_name },       { "link", do_link },   { "xattr", do_xattr },
 	{ "header", do_header },   { "reverse_file", do_reverse_file },
 	{ "reverse", do_reverse },
+	{ "header_slots", do_header_slots }, { "recovery", do_recovery },
 };
 
 static void compute(struct vec *v)

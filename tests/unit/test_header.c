@@ -437,7 +437,7 @@ static void test_slots(const uint8_t *master, struct veil_header *h)
 	r = veil_header_add_slot(h, master, "ninth", 5, &tiny);
 	ok(r == -ENOSPC && h->nslots == VEIL_MAX_SLOTS, "9th slot -> -ENOSPC (%d)", r);
 	len = veil_header_serialize(h, img);
-	ok(len == VEIL_HEADER_MAX_BYTES, "full header is VEIL_HEADER_MAX_BYTES (%zu)", len);
+	ok(len == 984, "full header without the slot info table is 984 bytes (%zu)", len);
 	r = unlock_buf(img, len, "slot-pass-7", mk, &slot);
 	ok(r == 0 && slot == 7 && memcmp(mk, master, VEIL_KEY_BYTES) == 0,
 	   "last of 8 slots opens (%d, slot %d)", r, slot);
@@ -450,6 +450,92 @@ static void test_slots(const uint8_t *master, struct veil_header *h)
 	   "removing a middle slot shifts the others down");
 	/* A full header flipped everywhere with the checksum fixed never opens. */
 	test_flip_fixed(img, len, master);
+	veil_secure_free(mk);
+}
+
+/* The slot info table, the recovery slot and veil_header_check_master. */
+static void test_slot_info(const uint8_t *master)
+{
+	struct veil_header h, p;
+	uint8_t img[VEIL_HEADER_MAX_BYTES], other[VEIL_KEY_BYTES];
+	uint8_t *mk = veil_secure_alloc(VEIL_KEY_BYTES);
+	char pw[64];
+	size_t len;
+	int r, idx = -1, slot = -1;
+
+	r = veil_header_create(&h, master, 4096, pass1, strlen(pass1), &tiny);
+	ok(r == 0 && h.info == 0 && veil_header_recovery_slot(&h) == -1,
+	   "a new header has no info table and no recovery slot (%d)", r);
+	r = veil_header_add_recovery(&h, master, &idx);
+	len = veil_header_serialize(&h, img);
+	ok(r == 0 && idx == 1 && h.info == 1 && len == 88 + 2 * 176,
+	   "add the recovery slot: slot 1, info table on, 88 + 176n bytes (%d, %zu)", r, len);
+	r = veil_header_parse(img, len, &p);
+	ok(r == 0 && p.nslots == 2 && p.slots[0].kind == VEIL_SLOT_PASSPHRASE &&
+		   p.slots[1].kind == VEIL_SLOT_RECOVERY && p.slots[1].alg == VEIL_KDF_RECOVERY &&
+		   p.slots[1].created != 0 && veil_header_recovery_slot(&p) == 1,
+	   "it parses back with the slot kinds (%d)", r);
+	ok(veil_header_check_master(&p, master) == 0, "the master key checks against it");
+	memcpy(other, master, sizeof(other));
+	other[5] ^= 1;
+	ok(veil_header_check_master(&p, other) == -EACCES, "another key does not (-EACCES)");
+	r = veil_header_add_recovery(&h, master, &idx);
+	ok(r == -EEXIST && idx == 1 && h.nslots == 2, "a second recovery slot -> -EEXIST (%d)", r);
+	r = unlock_buf(img, len, pass1, mk, &slot);
+	ok(r == 0 && slot == 0, "the passphrase still opens slot 0 (%d)", r);
+	ok(veil_header_set_info(&h, 0, "laptop", 1700000000) == 0 &&
+		   veil_header_reseal(&h, master) == 0,
+	   "label slot 0");
+	len = veil_header_serialize(&h, img);
+	r = veil_header_parse(img, len, &p);
+	ok(r == 0 && strcmp(p.slots[0].label, "laptop") == 0 && p.slots[0].created == 1700000000,
+	   "the label and the time parse back (%d)", r);
+	memset(pw, 'x', sizeof(pw));
+	pw[VEIL_LABEL_MAX] = '\0';
+	ok(veil_header_set_info(&h, 0, pw, 1) == 0, "a %d-byte label is accepted", VEIL_LABEL_MAX);
+	pw[VEIL_LABEL_MAX] = 'x';
+	pw[VEIL_LABEL_MAX + 1] = '\0';
+	ok(veil_header_set_info(&h, 0, pw, 1) == -EINVAL, "a longer label -> -EINVAL");
+	ok(veil_header_set_info(&h, 0, "a\nb", 1) == -EINVAL, "a control character -> -EINVAL");
+	/* Structure checks of the table (checksum fixed so only they can fail). */
+	{
+		uint8_t b[VEIL_HEADER_MAX_BYTES];
+		const size_t t0 = VEIL_HEADER_FIXED_BYTES + 2 * VEIL_SLOT_BYTES;
+		const struct {
+			size_t off;
+			uint8_t val;
+			const char *what;
+		} bad[] = {
+			{ t0 + 0, 2, "passphrase slot recorded as kind 2" },
+			{ t0 + 64 + 0, 1, "recovery slot recorded as kind 1" },
+			{ t0 + 2, 60, "label length above 52" },
+			{ t0 + 3, 1, "reserved byte set" },
+			{ t0 + 12 + 51, 'z', "a byte after the label" },
+			{ 22, 2, "info field 2" },
+			{ VEIL_HEADER_FIXED_BYTES + VEIL_SLOT_BYTES + 8, 1, "recovery slot with an opslimit" },
+		};
+
+		(void)!veil_header_set_info(&h, 0, "laptop", 1700000000);
+		len = veil_header_serialize(&h, img);
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			memcpy(b, img, len);
+			b[bad[i].off] = bad[i].val;
+			fix_checksum(b, len);
+			r = veil_header_parse(b, len, &p);
+			ok(r == -EBADMSG, "%s -> -EBADMSG (%d)", bad[i].what, r);
+		}
+		memcpy(b, img, len);
+		b[22] = 0; /* a recovery slot without the table */
+		fix_checksum(b, len - 2 * VEIL_SLOT_INFO_BYTES);
+		r = veil_header_parse(b, len - 2 * VEIL_SLOT_INFO_BYTES, &p);
+		ok(r == -EBADMSG, "a recovery slot in a header without the info table -> -EBADMSG (%d)",
+		   r);
+	}
+	r = veil_header_remove_slot(&h, 1, master);
+	ok(r == 0 && veil_header_recovery_slot(&h) == -1 && h.nslots == 1,
+	   "remove the recovery slot (%d)", r);
+	r = veil_header_remove_slot(&h, 0, master);
+	ok(r == -EINVAL, "the last slot is never removed (%d)", r);
 	veil_secure_free(mk);
 }
 
@@ -532,6 +618,7 @@ int main(void)
 	test_truncated(img, len);
 	test_store_load(&h);
 	test_slots(master, &h);
+	test_slot_info(master);
 	veil_secure_free(master);
 	return tap_done();
 }
