@@ -13,6 +13,7 @@
 
 #include "le.h"
 #include "veilfs/safe.h"
+#include "veilfs/temp.h"
 
 #define SLOT_AD_BYTES 40
 #define FIXED_AD_BYTES 20
@@ -515,7 +516,8 @@ int veil_header_store(int dirfd, const char *name, const struct veil_header *h, 
 	return ret;
 }
 
-#define OLD_PREFIX VEIL_TEMP_PREFIX "conf-old."
+#define OLD_KIND "confold"
+#define OLD_PREFIX VEIL_TEMP_PREFIX OLD_KIND
 
 /* Overwrite every byte of the file @name with random data, then unlink it. */
 static void wipe_unlink(int dirfd, const char *name)
@@ -578,22 +580,29 @@ static void wipe_leftovers(int dirfd, const char *name)
 
 int veil_header_replace(int dirfd, const char *name, const struct veil_header *h)
 {
-	char old[64];
+	char old[VEIL_TEMP_NAME_MAX];
 	int ret, fd;
 
 	wipe_leftovers(dirfd, name);
-	snprintf(old, sizeof(old), OLD_PREFIX "%08x", veil_random_u32());
-	/* Hold on to the old file so that its blocks can be overwritten after the switch. */
-	if (linkat(dirfd, name, dirfd, old, 0) < 0)
-		old[0] = '\0';
+	veil_temp_new(old, OLD_KIND);
+	/*
+	 * Hold on to the old file so that its blocks can be overwritten after
+	 * the switch. Touch it: a temporary name with an old mtime is stale
+	 * and any sweeper may remove it (temp.h).
+	 */
+	if (linkat(dirfd, name, dirfd, old, 0) < 0) {
+		veil_temp_release(old);
+		return veil_header_store(dirfd, name, h, 0);
+	}
+	(void)!utimensat(dirfd, old, NULL, AT_SYMLINK_NOFOLLOW);
 	ret = veil_header_store(dirfd, name, h, 0);
-	if (!old[0])
-		return ret;
 	if (ret < 0) {
 		unlinkat(dirfd, old, 0);
+		veil_temp_release(old);
 		return ret;
 	}
 	wipe_unlink(dirfd, old);
+	veil_temp_release(old);
 	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
 		(void)!fsync(fd);

@@ -222,7 +222,7 @@ int veil_header_store(int dirfd, const char *name, const struct veil_header *h,
  * overwrite every byte of the old file with random data before letting it
  * go, so a removed or replaced key slot is not left in the freed blocks
  * (no guarantee on copy-on-write filesystems or SSD remapping). The old
- * file is held by a hard link veilfs.tmp.conf-old.<hex> meanwhile; a crash
+ * file is held by a hard link veilfs.tmp.confold<16 hex digits> meanwhile; a crash
  * at any point leaves @name either the old or the new header.
  */
 int veil_header_replace(int dirfd, const char *name, const struct veil_header *h) VEIL_MUST_CHECK;
