@@ -172,6 +172,7 @@ int veil_cmd_key_list(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_key_add(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_key_remove(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_recover(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_rekey(const struct veil_command *cmd, struct veil_args *a);
 /* Commands that still parse their own options (see main.c). */
 int veil_cmd_fsck(int argc, char **argv);
 

@@ -1,0 +1,867 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * veilfs rekey CIPHERDIR NEWDIR: a complete new volume under a new master
+ * key. Every file, name, long name, symlink target, xattr and dir IV is
+ * re-encrypted; hard links, modes, owners (as root), times and conflict
+ * copies (under their displayed names) are kept. Everything read is
+ * verified: a damaged file is reported by path and skipped (exit 8), the
+ * rest is still written. Memory is bounded by the largest directory (its
+ * sorted name list) and the hard-link map, never by the volume's size:
+ * contents stream through one 1 MiB buffer.
+ *
+ * Resumable: NEWDIR gets its header first, so a rerun with the same
+ * arguments unlocks it with the new passphrase and walks the old volume
+ * again in the same (sorted) order; every entry that is already in place
+ * is kept. A file appears under its name only complete: it is written to
+ * a veilfs.tmp.rekey* name, fsynced and renamed into place. Directories
+ * get their modes, xattrs and times after their children, on every run.
+ *
+ * veilfs rekey --reverse PLAINDIR: a new header with a new master key for
+ * a reverse-mode folder; its next reverse mount shows new ciphertext.
+ *
+ * The traversal below has the shape of the shared volume walker DESIGN.md
+ * asks for (one callback per decoded entry, rekey_entry); it becomes its
+ * consumer once that walker is in the core.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "veilfs/temp.h"
+
+#define XATTR_MAX 65536
+
+struct link_ent {
+	dev_t dev;
+	ino_t ino;
+	char *newpath; /* backing path in the new volume, from its root */
+};
+
+struct rekey {
+	struct veil_volume *old, *neu;
+	int errors;
+	bool progress, is_root;
+	uint64_t files, bytes, total_files, total_bytes, skipped_files;
+	struct timespec start;
+	double last;
+	uint8_t *buf;
+	size_t bufsz;
+	struct link_ent *links;
+	size_t nlinks, caplinks;
+	char *xlist;
+	uint8_t *xc, *xp, *xn; /* xattr buffers: cipher, plain, new cipher */
+};
+
+/* One decoded entry of the old volume, as the walker hands it over. */
+struct rk_entry {
+	int sdir;          /* old directory */
+	const char *cname; /* its backing name there */
+	const char *name;  /* plaintext name */
+	const char *path;  /* plaintext path from the root (for messages) */
+	struct stat st;
+	int ddir;              /* new directory */
+	const uint8_t *div;    /* its dir IV */
+	const char *dpath;     /* its backing path from the new root ("" = root) */
+};
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void progress(struct rekey *r, int final)
+{
+	double el = since(&r->start), rate;
+
+	if (!r->progress || (!final && el - r->last < 0.2))
+		return;
+	r->last = el;
+	rate = el > 0 ? (double)r->bytes / el : 0;
+	fprintf(stderr, "\r%llu/%llu files, %.1f/%.1f MiB, %.1f MB/s",
+		(unsigned long long)r->files, (unsigned long long)r->total_files,
+		(double)r->bytes / 1048576.0, (double)r->total_bytes / 1048576.0, rate / 1e6);
+	if (rate > 0 && !final && r->total_bytes > r->bytes)
+		fprintf(stderr, ", %.0f s left   ", (double)(r->total_bytes - r->bytes) / rate);
+	else
+		fputs("              ", stderr);
+	if (final)
+		fputc('\n', stderr);
+}
+
+static void report(struct rekey *r, const char *path, const char *what)
+{
+	if (r->progress)
+		fputc('\n', stderr);
+	veil_err("rekey: %s: %s; skipped", path, what);
+	r->errors++;
+}
+
+static char *join(const char *a, const char *b)
+{
+	char *p;
+
+	if (asprintf(&p, "%s%s%s", a, a[0] ? "/" : "", b) < 0)
+		return NULL;
+	return p;
+}
+
+/*
+ * Re-encrypt the user xattrs of old object @sfd onto new object @dfd.
+ * Returns -1 after reporting when one does not authenticate.
+ */
+static int copy_xattrs(struct rekey *r, int sfd, int dfd, const char *path)
+{
+	ssize_t len = flistxattr(sfd, r->xlist, XATTR_MAX);
+	int ret = 0;
+
+	if (len < 0)
+		return errno == ENOTSUP ? 0 : (report(r, path, strerror(errno)), -1);
+	for (char *p = r->xlist; p < r->xlist + len; p += strlen(p) + 1) {
+		char plain[256], cname[256];
+		ssize_t cl;
+		long vl, nl;
+
+		if (veil_xattr_name_decrypt(r->old->keys, p, plain) < 0)
+			continue; /* not one of ours (security.*, a foreign user.* name) */
+		cl = fgetxattr(sfd, p, r->xc, XATTR_MAX);
+		vl = cl < 0 ? -EIO
+			    : veil_xattr_value_decrypt(r->old->keys, p, r->xc, (size_t)cl, r->xp);
+		if (vl < 0) {
+			char msg[320];
+
+			snprintf(msg, sizeof(msg), "xattr %s does not authenticate", plain);
+			report(r, path, msg);
+			ret = -1;
+			continue;
+		}
+		nl = veil_xattr_name_encrypt(r->neu->keys, plain, cname);
+		if (nl < 0 || (size_t)vl + VEIL_AEAD_NONCE_BYTES + VEIL_AEAD_TAG_BYTES > XATTR_MAX) {
+			report(r, path, "xattr too large for the new volume");
+			ret = -1;
+			continue;
+		}
+		veil_xattr_value_encrypt(r->neu->keys, cname, r->xp, (size_t)vl, r->xn);
+		if (fsetxattr(dfd, cname, r->xn,
+			      (size_t)vl + VEIL_AEAD_NONCE_BYTES + VEIL_AEAD_TAG_BYTES, 0) < 0) {
+			report(r, path, strerror(errno));
+			ret = -1;
+		}
+	}
+	veil_wipe(r->xp, XATTR_MAX);
+	return ret;
+}
+
+/* Owner (as root), mode and times of @fd from @st. */
+static void set_meta_fd(struct rekey *r, int fd, const struct stat *st)
+{
+	struct timespec tv[2] = { st->st_atim, st->st_mtim };
+
+	if (r->is_root)
+		(void)!fchown(fd, st->st_uid, st->st_gid);
+	(void)!fchmod(fd, st->st_mode & 07777);
+	(void)!futimens(fd, tv);
+}
+
+static struct link_ent *link_find(struct rekey *r, const struct stat *st)
+{
+	for (size_t i = 0; i < r->nlinks; i++)
+		if (r->links[i].dev == st->st_dev && r->links[i].ino == st->st_ino)
+			return &r->links[i];
+	return NULL;
+}
+
+static void link_add(struct rekey *r, const struct stat *st, const char *newpath)
+{
+	if (r->nlinks == r->caplinks) {
+		size_t cap = r->caplinks ? r->caplinks * 2 : 64;
+		struct link_ent *g = realloc(r->links, cap * sizeof(*g));
+
+		if (!g)
+			return;
+		r->links = g;
+		r->caplinks = cap;
+	}
+	r->links[r->nlinks].newpath = strdup(newpath);
+	if (r->links[r->nlinks].newpath) {
+		r->links[r->nlinks].dev = st->st_dev;
+		r->links[r->nlinks].ino = st->st_ino;
+		r->nlinks++;
+	}
+}
+
+/* Stream one file: decrypt and verify every block, encrypt under the new key. */
+static int copy_file(struct rekey *r, const struct rk_entry *e, const char *backing)
+{
+	struct veil_fstate ist = { 0 }, ost = { 0 };
+	char tmp[VEIL_TEMP_NAME_MAX];
+	uint64_t off = 0;
+	int in, out, ret = 0;
+	struct stat sb;
+
+	in = openat(e->sdir, e->cname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (in < 0) {
+		report(r, e->path, strerror(errno));
+		return -1;
+	}
+	if (fstat(in, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		report(r, e->path, "changed into something other than a file");
+		close(in);
+		return -1;
+	}
+	veil_temp_new(tmp, "rekey");
+	out = openat(e->ddir, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0) {
+		report(r, e->path, strerror(errno));
+		veil_temp_release(tmp);
+		close(in);
+		return -1;
+	}
+	for (;;) {
+		ssize_t n = veil_file_read(&r->old->cc, in, &ist, r->buf, r->bufsz, off), w;
+
+		if (n == -EBADMSG) {
+			char msg[200];
+
+			snprintf(msg, sizeof(msg), "block %llu: %s", (unsigned long long)ist.bad_block,
+				 veil_block_fault_str(ist.fault));
+			report(r, e->path, msg);
+			ret = -1;
+			break;
+		}
+		if (n < 0) {
+			report(r, e->path, strerror((int)-n));
+			ret = -1;
+			break;
+		}
+		if (n == 0)
+			break;
+		w = veil_file_write(&r->neu->cc, out, &ost, r->buf, (size_t)n, off);
+		if (w != n) {
+			report(r, e->path, strerror(w < 0 ? (int)-w : EIO));
+			ret = -1;
+			break;
+		}
+		off += (uint64_t)n;
+		r->bytes += (uint64_t)n;
+		progress(r, 0);
+	}
+	veil_wipe(r->buf, r->bufsz);
+	if (ret == 0 && copy_xattrs(r, in, out, e->path) < 0)
+		ret = -1;
+	if (ret == 0) {
+		set_meta_fd(r, out, &e->st);
+		if (fsync(out) < 0) {
+			report(r, e->path, strerror(errno));
+			ret = -1;
+		}
+	}
+	close(in);
+	if (close(out) < 0 && ret == 0) {
+		report(r, e->path, strerror(errno));
+		ret = -1;
+	}
+	/* Only a complete, verified file gets its name. */
+	if (ret == 0 && renameat2(e->ddir, tmp, e->ddir, backing, RENAME_NOREPLACE) < 0) {
+		report(r, e->path, strerror(errno));
+		ret = -1;
+	}
+	if (ret < 0)
+		unlinkat(e->ddir, tmp, 0);
+	veil_temp_release(tmp);
+	return ret;
+}
+
+static int walk_dir(struct rekey *r, int sdir, int ddir, const uint8_t div[VEIL_DIRIV_BYTES],
+		    const char *path, const char *dpath);
+
+/* Apply a directory's xattrs, owner, mode and times (after its children). */
+static void dir_meta(struct rekey *r, int sdir_parent, const char *cname, int ddir,
+		     const struct stat *st, const char *path)
+{
+	int s = sdir_parent >= 0
+			? openat(sdir_parent, cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			: -1;
+
+	if (s >= 0) {
+		(void)copy_xattrs(r, s, ddir, path);
+		close(s);
+	}
+	set_meta_fd(r, ddir, st);
+}
+
+/* The walker's callback: one decoded entry of the old volume. */
+static void rekey_entry(struct rekey *r, const struct rk_entry *e)
+{
+	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
+	struct stat nst;
+	char *dpath = NULL;
+	int islong, exists;
+
+	islong = veil_name_to_backing(r->neu, e->div, e->name, enc, backing);
+	if (islong < 0) {
+		report(r, e->path, strerror(-islong));
+		return;
+	}
+	exists = fstatat(e->ddir, backing, &nst, AT_SYMLINK_NOFOLLOW) == 0;
+	if (!exists && islong && veil_longname_store(e->ddir, backing, enc) < 0) {
+		report(r, e->path, "cannot write the long-name file");
+		return;
+	}
+	dpath = join(e->dpath, backing);
+	if (!dpath)
+		return;
+	if (S_ISDIR(e->st.st_mode)) {
+		uint8_t iv[VEIL_DIRIV_BYTES];
+		int s2, d2 = -1;
+
+		if (!exists && veil_mkdir_diriv(e->ddir, backing, 0700, iv) < 0) {
+			report(r, e->path, "cannot create the directory");
+			goto out;
+		}
+		s2 = openat(e->sdir, e->cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		d2 = openat(e->ddir, backing, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (s2 < 0 || d2 < 0 || veil_diriv_read(d2, iv) < 0) {
+			report(r, e->path, "cannot open the directory");
+		} else {
+			walk_dir(r, s2, d2, iv, e->path, dpath);
+			dir_meta(r, e->sdir, e->cname, d2, &e->st, e->path);
+		}
+		if (s2 >= 0)
+			close(s2);
+		if (d2 >= 0)
+			close(d2);
+	} else if (S_ISREG(e->st.st_mode)) {
+		struct link_ent *l = e->st.st_nlink > 1 ? link_find(r, &e->st) : NULL;
+		uint64_t size;
+
+		if (l) {
+			if (!exists && linkat(r->neu->dirfd, l->newpath, e->ddir, backing, 0) < 0)
+				report(r, e->path, strerror(errno));
+			goto out;
+		}
+		if (exists) {
+			r->skipped_files++; /* done by an earlier run */
+		} else if (copy_file(r, e, backing) < 0) {
+			goto out;
+		}
+		r->files++;
+		if (exists && veil_content_plain_size((uint64_t)e->st.st_size, r->old->cc.bs,
+						      &size) == 0)
+			r->bytes += size;
+		if (e->st.st_nlink > 1)
+			link_add(r, &e->st, dpath);
+	} else if (S_ISLNK(e->st.st_mode)) {
+		char *target = malloc(VEIL_LINK_TARGET_MAX + 1);
+		long t;
+
+		if (exists || !target) {
+			free(target);
+			goto out;
+		}
+		t = veil_readlink_at(r->old, e->sdir, e->cname, target);
+		if (t < 0) {
+			report(r, e->path,
+			       t == -EBADMSG ? "symlink target does not authenticate" : strerror((int)-t));
+		} else if (veil_symlink_at(r->neu, target, e->ddir, backing) < 0) {
+			report(r, e->path, "cannot create the symlink");
+		} else {
+			struct timespec tv[2] = { e->st.st_atim, e->st.st_mtim };
+
+			if (r->is_root)
+				(void)!fchownat(e->ddir, backing, e->st.st_uid, e->st.st_gid,
+						AT_SYMLINK_NOFOLLOW);
+			(void)!utimensat(e->ddir, backing, tv, AT_SYMLINK_NOFOLLOW);
+		}
+		veil_wipe(target, VEIL_LINK_TARGET_MAX + 1);
+		free(target);
+	} else if (!exists) {
+		if (mknodat(e->ddir, backing, e->st.st_mode, e->st.st_rdev) < 0) {
+			report(r, e->path, strerror(errno));
+		} else {
+			struct timespec tv[2] = { e->st.st_atim, e->st.st_mtim };
+
+			if (r->is_root)
+				(void)!fchownat(e->ddir, backing, e->st.st_uid, e->st.st_gid,
+						AT_SYMLINK_NOFOLLOW);
+			(void)!fchmodat(e->ddir, backing, e->st.st_mode & 07777, 0);
+			(void)!utimensat(e->ddir, backing, tv, AT_SYMLINK_NOFOLLOW);
+		}
+	}
+out:
+	free(dpath);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Leftovers of an interrupted earlier run in a new directory: ours, so removed. */
+static void drop_leftovers(int ddir)
+{
+	int fd = openat(ddir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	const char *pfx = VEIL_TEMP_PREFIX "rekey";
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, pfx, strlen(pfx)) == 0 && !veil_temp_in_use(de->d_name))
+			unlinkat(ddir, de->d_name, 0);
+	closedir(d);
+}
+
+/*
+ * The walker: list the old directory @sdir, sorted by backing name (the
+ * same order on every run, which a resumed run needs for hard links),
+ * decode each entry and hand it to rekey_entry.
+ */
+static int walk_dir(struct rekey *r, int sdir, int ddir, const uint8_t div[VEIL_DIRIV_BYTES],
+		    const char *path, const char *dpath)
+{
+	uint8_t siv[VEIL_DIRIV_BYTES];
+	int fd = openat(sdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+
+	if (!d || veil_diriv_read(sdir, siv) < 0) {
+		if (d)
+			closedir(d);
+		else if (fd >= 0)
+			close(fd);
+		report(r, path[0] ? path : "/", "cannot list the directory");
+		return -1;
+	}
+	drop_leftovers(ddir);
+	while ((de = readdir(d))) {
+		if (n == cap) {
+			char **g = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof(*g));
+
+			if (!g)
+				break;
+			names = g;
+		}
+		if (!(names[n] = strdup(de->d_name)))
+			break;
+		n++;
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), cmp_names);
+	for (size_t i = 0; i < n; i++) {
+		char name[VEIL_NAME_MAX + 1], *p;
+		struct rk_entry e = { .sdir = sdir, .cname = names[i], .name = name, .ddir = ddir,
+				      .div = div, .dpath = dpath };
+		long len = veil_entry_decode(r->old, sdir, siv, names[i], name);
+
+		if (len == -ENOENT)
+			continue; /* a file of the format itself */
+		if (len < 0) {
+			enum veil_entry_kind k = veil_entry_classify(names[i]);
+			char *cp = join(path, names[i]);
+
+			/* A name of the volume that fails to decrypt is damage; junk is not. */
+			if (k == VEIL_ENTRY_NAME || k == VEIL_ENTRY_LONG)
+				report(r, cp ? cp : names[i], "name does not decrypt");
+			else
+				fprintf(stderr, "veilfs: rekey: %s: not a file of the volume; left out\n",
+					cp ? cp : names[i]);
+			free(cp);
+			continue;
+		}
+		p = join(path, name);
+		if (!p)
+			continue;
+		e.path = p;
+		if (fstatat(sdir, names[i], &e.st, AT_SYMLINK_NOFOLLOW) < 0)
+			report(r, p, strerror(errno));
+		else
+			rekey_entry(r, &e);
+		free(p);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return 0;
+}
+
+/* Count files and bytes for the progress line (only on a terminal). */
+static void count_tree(struct rekey *r, int sdir)
+{
+	int fd = openat(sdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		enum veil_entry_kind k = veil_entry_classify(de->d_name);
+		struct stat st;
+		uint64_t size;
+
+		if ((k != VEIL_ENTRY_NAME && k != VEIL_ENTRY_LONG) ||
+		    fstatat(sdir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			int s2 = openat(sdir, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (s2 >= 0) {
+				count_tree(r, s2);
+				close(s2);
+			}
+		} else if (S_ISREG(st.st_mode)) {
+			r->total_files++;
+			if (veil_content_plain_size((uint64_t)st.st_size, r->old->cc.bs, &size) == 0)
+				r->total_bytes += size;
+		}
+	}
+	closedir(d);
+}
+
+static int dir_state(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* A new volume in @dir under a fresh master key, like veilfs init. */
+static int create_new(struct veil_args *a, const char *dir, uint32_t bs,
+		      const struct veil_kdf_params *kdf, struct veil_volume **out)
+{
+	struct veil_pass pass = { 0 };
+	struct veil_header h;
+	uint8_t *master = veil_secure_alloc(VEIL_KEY_BYTES), iv[VEIL_DIRIV_BYTES];
+	int ret, e, dfd = -1;
+
+	memset(&h, 0, sizeof(h));
+	if (!master)
+		return VEIL_EXIT_ERROR;
+	ret = veil_cli_recovery_precheck("rekey", a);
+	if (ret == 0)
+		ret = veil_cli_new_pass(&a->src, 1, &pass);
+	if (ret != 0)
+		goto out;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		veil_err("rekey: cannot create %s: %s", dir, strerror(errno));
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	veil_random(master, VEIL_KEY_BYTES);
+	e = veil_header_create(&h, master, bs, pass.buf, pass.len, kdf);
+	if (e == 0)
+		e = veil_header_set_info(&h, 0, NULL, h.slots[0].created);
+	if (e == 0 && !a->no_rk)
+		e = veil_header_add_recovery(&h, master, NULL);
+	if (e == 0)
+		e = veil_header_reseal(&h, master);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (e == 0 && dfd < 0)
+		e = -errno;
+	if (e == 0)
+		e = veil_diriv_create(dfd, iv);
+	if (e < 0) {
+		veil_err("rekey: cannot set up the new volume in %s: %s", dir, strerror(-e));
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	if (!a->no_rk && a->rkfile && (ret = veil_cli_recovery_emit("rekey", a, &h, master))) {
+		unlinkat(dfd, VEIL_DIRIV_NAME, 0);
+		goto out;
+	}
+	e = veil_header_store(dfd, VEIL_CONF_NAME, &h, 1);
+	if (e < 0) {
+		veil_err("rekey: cannot write the new volume header: %s", strerror(-e));
+		unlinkat(dfd, VEIL_DIRIV_NAME, 0);
+		if (!a->no_rk && a->rkfile)
+			unlink(a->rkfile);
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	printf("created the new volume %s (KDF %s, block size %u)\n", dir,
+	       a->kdf ? a->kdf : "moderate", bs);
+	if (!a->no_rk && !a->rkfile && (ret = veil_cli_recovery_emit("rekey", a, &h, master)))
+		goto out;
+	e = veil_volume_open(dir, NULL, out);
+	if (e == 0)
+		e = veil_volume_unlock_master(*out, master);
+	if (e < 0) {
+		veil_err("rekey: %s: %s", dir, strerror(-e));
+		ret = VEIL_EXIT_ERROR;
+	}
+out:
+	if (dfd >= 0)
+		close(dfd);
+	veil_secure_free(master);
+	veil_pass_free(&pass);
+	veil_wipe(&h, sizeof(h));
+	return ret;
+}
+
+/* A new master key for a reverse-mode folder: only its header changes. */
+static int rekey_reverse(struct veil_args *a, const struct veil_kdf_params *kdf)
+{
+	struct veil_volume *v = NULL;
+	struct veil_pass secret = { 0 }, newp = { 0 };
+	struct veil_header h;
+	uint8_t *old = veil_secure_alloc(VEIL_KEY_BYTES), *master = veil_secure_alloc(VEIL_KEY_BYTES);
+	const char *dir = a->argv[0];
+	char *conf = NULL;
+	int ret, e, slot;
+	bool rec;
+
+	memset(&h, 0, sizeof(h));
+	if (!old || !master) {
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	if (!a->config && asprintf(&conf, "%s/%s", dir, VEIL_REVERSE_CONF) < 0) {
+		conf = NULL;
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	e = veil_volume_open(dir, a->config ? a->config : conf, &v);
+	if (e < 0) {
+		ret = veil_cli_open_error(dir, e);
+		goto out;
+	}
+	ret = veil_cli_recovery_precheck("rekey", a);
+	if (ret == 0)
+		ret = veil_pass_read(&a->src, "Passphrase: ", 0, 0, &secret);
+	if (ret == 0)
+		ret = veil_cli_unlock(dir, &v->hdr, &secret, old, &slot, &rec);
+	if (ret == 0)
+		ret = veil_cli_new_pass(&a->src, 1, &newp);
+	if (ret != 0)
+		goto out;
+	veil_random(master, VEIL_KEY_BYTES);
+	e = veil_header_create(&h, master, v->hdr.block_size, newp.buf, newp.len, kdf);
+	if (e == 0)
+		e = veil_header_set_info(&h, 0, NULL, h.slots[0].created);
+	if (e == 0 && !a->no_rk)
+		e = veil_header_add_recovery(&h, master, NULL);
+	if (e == 0)
+		e = veil_header_reseal(&h, master);
+	if (e < 0) {
+		veil_err("rekey: %s", strerror(-e));
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	if (!a->no_rk && a->rkfile && (ret = veil_cli_recovery_emit("rekey", a, &h, master)))
+		goto out;
+	e = veil_header_replace(v->conf_dirfd, v->conf_name, &h);
+	if (e < 0) {
+		veil_err("rekey: cannot write the new header: %s (the old one is unchanged)",
+			 strerror(-e));
+		if (!a->no_rk && a->rkfile)
+			unlink(a->rkfile);
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	printf("new master key for the reverse-mode folder %s: its next reverse mount shows "
+	       "entirely new ciphertext (every name and file changes; a backup of the old view "
+	       "is replaced whole, and needs the old key to be read)\n",
+	       dir);
+	ret = 0;
+	if (!a->no_rk && !a->rkfile)
+		ret = veil_cli_recovery_emit("rekey", a, &h, master);
+out:
+	free(conf);
+	veil_secure_free(old);
+	veil_secure_free(master);
+	veil_pass_free(&secret);
+	veil_pass_free(&newp);
+	veil_volume_close(v);
+	veil_wipe(&h, sizeof(h));
+	return ret;
+}
+
+int veil_cmd_rekey(const struct veil_command *cmd, struct veil_args *a)
+{
+	struct rekey r;
+	struct veil_kdf_params kdf;
+	struct veil_pass secret = { 0 };
+	uint8_t *master = NULL;
+	const char *src, *dst;
+	int ret, e, slot, n;
+	bool rec;
+	struct stat st;
+
+	memset(&r, 0, sizeof(r));
+	ret = veil_cli_kdf("rekey", a->kdf, VEIL_KDF_MODERATE, &kdf);
+	if (ret != 0)
+		return ret;
+	if (a->reverse) {
+		if (a->argc != 1)
+			return veil_cmd_usage_err(cmd);
+		return rekey_reverse(a, &kdf);
+	}
+	if (a->argc != 2)
+		return veil_cmd_usage_err(cmd);
+	src = a->argv[0];
+	dst = a->argv[1];
+	e = veil_volume_open(src, a->config, &r.old);
+	if (e < 0)
+		return veil_cli_open_error(src, e);
+	if (r.old->reverse) {
+		veil_err("rekey: %s is a reverse-mode folder (use 'veilfs rekey --reverse %s')", src,
+			 src);
+		ret = VEIL_EXIT_USAGE;
+		goto out;
+	}
+	n = dir_state(dst);
+	if (n < 0) {
+		veil_err("rekey: %s: %s", dst, strerror(-n));
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	/* A rerun continues in the new volume it made; anything else must be empty. */
+	if (n > 0 && fstatat(AT_FDCWD, dst, &st, 0) == 0) {
+		char *c = NULL;
+
+		if (asprintf(&c, "%s/%s", dst, VEIL_CONF_NAME) < 0 || lstat(c, &st) < 0) {
+			veil_err("rekey: %s is not empty and not a volume an earlier rekey made; "
+				 "refusing to write into it",
+				 dst);
+			free(c);
+			ret = VEIL_EXIT_USAGE;
+			goto out;
+		}
+		free(c);
+	}
+	ret = veil_pass_read(&a->src, "Passphrase of the old volume: ", 0, 0, &secret);
+	if (ret != 0)
+		goto out;
+	master = veil_secure_alloc(VEIL_KEY_BYTES);
+	ret = master ? veil_cli_unlock(src, &r.old->hdr, &secret, master, &slot, &rec)
+		     : VEIL_EXIT_ERROR;
+	veil_pass_free(&secret);
+	if (ret == 0 && veil_volume_unlock_master(r.old, master) < 0)
+		ret = VEIL_EXIT_ERROR;
+	veil_secure_free(master);
+	if (ret != 0)
+		goto out;
+	if (n == 0) {
+		ret = create_new(a, dst, r.old->hdr.block_size, &kdf, &r.neu);
+	} else {
+		/* Continue: the new volume opens with the new passphrase (line 2). */
+		struct veil_pass np = { 0 };
+		uint8_t *nm = veil_secure_alloc(VEIL_KEY_BYTES);
+
+		e = veil_volume_open(dst, NULL, &r.neu);
+		if (e < 0) {
+			ret = veil_cli_open_error(dst, e);
+		} else {
+			ret = veil_pass_read(&a->src, "Passphrase of the new volume: ", 0, 1, &np);
+			if (ret == 0)
+				ret = nm ? veil_cli_unlock(dst, &r.neu->hdr, &np, nm, &slot, &rec)
+					 : VEIL_EXIT_ERROR;
+			if (ret == 0 && veil_volume_unlock_master(r.neu, nm) < 0)
+				ret = VEIL_EXIT_ERROR;
+			if (ret == 0 && r.neu->hdr.block_size != r.old->hdr.block_size) {
+				veil_err("rekey: %s has another block size than %s", dst, src);
+				ret = VEIL_EXIT_USAGE;
+			}
+			if (ret == 0)
+				printf("continuing the rekey into %s\n", dst);
+		}
+		veil_pass_free(&np);
+		veil_secure_free(nm);
+	}
+	if (ret != 0)
+		goto out;
+	fflush(stdout);
+	r.is_root = geteuid() == 0;
+	r.bufsz = 1 << 20;
+	r.buf = malloc(r.bufsz);
+	r.xlist = malloc(XATTR_MAX);
+	r.xc = malloc(XATTR_MAX);
+	r.xp = malloc(XATTR_MAX);
+	r.xn = malloc(XATTR_MAX);
+	if (!r.buf || !r.xlist || !r.xc || !r.xp || !r.xn) {
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	r.progress = isatty(STDERR_FILENO);
+	clock_gettime(CLOCK_MONOTONIC, &r.start);
+	if (r.progress)
+		count_tree(&r, r.old->dirfd);
+	{
+		uint8_t iv[VEIL_DIRIV_BYTES];
+		struct stat rst;
+
+		e = veil_diriv_read(r.neu->dirfd, iv);
+		if (e < 0 || fstat(r.old->dirfd, &rst) < 0) {
+			veil_err("rekey: %s: cannot read the root directory IV", dst);
+			ret = VEIL_EXIT_ERROR;
+			goto out;
+		}
+		walk_dir(&r, r.old->dirfd, r.neu->dirfd, iv, "", "");
+		/* The root's own xattrs and times, last. */
+		(void)copy_xattrs(&r, r.old->dirfd, r.neu->dirfd, "/");
+		set_meta_fd(&r, r.neu->dirfd, &rst);
+		if (veil_fsync_dir(r.neu->dirfd) < 0)
+			r.errors++;
+	}
+	progress(&r, 1);
+	{
+		double el = since(&r.start);
+
+		printf("rekeyed %llu files (%.1f MiB) into %s in %.1f s (%.1f MB/s)%s\n",
+		       (unsigned long long)r.files, (double)r.bytes / 1048576.0, dst, el,
+		       el > 0 ? (double)r.bytes / el / 1e6 : 0.0,
+		       r.skipped_files ? "; files already done by an earlier run were kept" : "");
+	}
+	if (r.errors) {
+		veil_err("rekey: %d item(s) could not be rekeyed (listed above); the rest is in %s",
+			 r.errors, dst);
+		ret = VEIL_EXIT_INTEGRITY;
+	} else {
+		ret = VEIL_EXIT_OK;
+	}
+out:
+	for (size_t i = 0; i < r.nlinks; i++)
+		free(r.links[i].newpath);
+	free(r.links);
+	if (r.buf) {
+		veil_wipe(r.buf, r.bufsz);
+		free(r.buf);
+	}
+	if (r.xp)
+		veil_wipe(r.xp, XATTR_MAX);
+	free(r.xlist);
+	free(r.xc);
+	free(r.xp);
+	free(r.xn);
+	veil_volume_close(r.old);
+	veil_volume_close(r.neu);
+	return ret;
+}
