@@ -46,4 +46,30 @@ expect_fail "ls does not take --kdf" 2 "$P" ls --kdf interactive "$T"
 expect_fail "cat with an unknown option" 2 "$P" cat --offset 3 "$T" x
 expect_fail "passwd with an unknown KDF profile" 2 "$P" passwd --kdf turbo "$T"
 
+# One table: --help, the man page's synopsis and the completion script.
+MAN=$FIXTURES/../../docs/veilfs.1
+syn=$(sed -n '/^\.SH SYNOPSIS/,/^\.SH DESCRIPTION/p' "$MAN")
+vrun /dev/null --synopsis
+check "--synopsis exits 0" rc_is 0
+missing=
+while read -r _ cmd rest; do
+	case $cmd in key) cmd="key $(set -- $rest; echo "$1")" ;; esac
+	grep -qF -- ".B veilfs ${cmd//-/\\-}" <<<"$syn" || missing="$missing [$cmd]"
+	for o in $(grep -oE -- '--[a-z-]+' <<<"$rest" | sort -u); do
+		grep -qF -- "${o//-/\\-}" <<<"$syn" || missing="$missing $cmd:$o"
+	done
+done <"$OUT"
+check "every command and option of --synopsis is in the man page's SYNOPSIS${missing:+ (missing:$missing)}" \
+	[ -z "$missing" ]
+for c in init mount passwd "key add" recover rekey; do
+	vrun /dev/null $c --help
+	check "'$c --help' is its --synopsis line" grep -qxF -- "veilfs $(cat "$OUT" | sed 's/^usage: veilfs //')" \
+		<("$VEILFS" --synopsis)
+done
+vrun /dev/null --completion
+check "--completion is a valid bash script" bash -n "$OUT"
+check "--completion offers the key commands" grep -qF "list add remove" "$OUT"
+expect_fail "'key' without a key command" 2 /dev/null key
+expect_fail "an unknown key command" 2 /dev/null key frob "$T"
+
 done_testing
