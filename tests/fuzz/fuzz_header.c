@@ -45,10 +45,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(h.nslots >= 1 && h.nslots <= VEIL_MAX_SLOTS);
 	CHECK(veil_header_serialize(&h, out) == size && memcmp(out, buf, size) == 0);
 	for (uint32_t i = 0; i < h.nslots; i++) {
+		/* The recovery slot has no KDF: its parameters must be zero. */
+		if (h.slots[i].alg == VEIL_KDF_RECOVERY) {
+			CHECK(h.info == 1 && h.slots[i].ops == 0 && h.slots[i].mem == 0 &&
+			      h.slots[i].kind == VEIL_SLOT_RECOVERY);
+			continue;
+		}
+		CHECK(h.slots[i].alg == VEIL_KDF_ARGON2ID13 && h.slots[i].kind == VEIL_SLOT_PASSPHRASE);
 		CHECK(h.slots[i].ops >= VEIL_KDF_OPS_MIN && h.slots[i].ops <= VEIL_KDF_OPS_MAX);
 		CHECK(h.slots[i].mem >= VEIL_KDF_MEM_MIN && h.slots[i].mem <= VEIL_KDF_MEM_MAX);
+		CHECK(h.slots[i].label_len <= VEIL_LABEL_MAX);
 		if (h.slots[i].ops > 2 || h.slots[i].mem > 65536)
 			return 0;
+	}
+	{
+		/* No key made up by the fuzzer is this header's master key. */
+		uint8_t zero[VEIL_KEY_BYTES] = { 0 };
+
+		CHECK(veil_header_check_master(&h, zero) == -EACCES);
 	}
 	{
 		uint8_t *mk = veil_secure_alloc(VEIL_KEY_BYTES);

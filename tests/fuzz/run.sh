@@ -10,7 +10,7 @@ set -eu
 
 secs=${1:-30}
 [ $# -gt 0 ] && shift
-harnesses=${*:-header names content file fsck}
+harnesses=${*:-header names content file fsck recovery}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${FUZZ_BUILD_DIR:-$src/build-fuzz}
 
