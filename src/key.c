@@ -20,14 +20,19 @@
 
 #include "cli.h"
 #include "veilfs/recovery.h"
+#include "veilfs/safe.h"
 
+/* A label is anyone's bytes: escaped (veil_escape), and '"' as \". */
 static void print_label(const char *l)
 {
+	char esc[4 * VEIL_LABEL_MAX + 1];
+
+	veil_escape(esc, sizeof(esc), l);
 	putchar('"');
-	for (; *l; l++) {
-		if (*l == '"' || *l == '\\')
+	for (const char *p = esc; *p; p++) {
+		if (*p == '"')
 			putchar('\\');
-		putchar(*l);
+		putchar(*p);
 	}
 	putchar('"');
 }

@@ -481,8 +481,8 @@ static int walk_dir(struct rekey *r, int sdir, int ddir, const uint8_t div[VEIL_
 			if (k == VEIL_ENTRY_NAME || k == VEIL_ENTRY_LONG)
 				report(r, cp ? cp : names[i], "name does not decrypt");
 			else
-				fprintf(stderr, "veilfs: rekey: %s: not a file of the volume; left out\n",
-					cp ? cp : names[i]);
+				veil_err("rekey: %s: not a file of the volume; left out",
+					 cp ? cp : names[i]);
 			free(cp);
 			continue;
 		}
