@@ -128,6 +128,10 @@ lower=$(printf '%s' "$RK" | tr 'A-Z' 'a-z' | tr '-' ' ')
 printf '%s\n' "$lower" >"$T/.lower"
 vrun "$T/.lower" ls "$V"
 check "the recovery key typed in lower case with spaces is accepted" rc_is 0
+vrun "$T/.rk" export "$V" "$T/exported"
+check "export with the recovery key exits 0" rc_is 0
+check "export with the recovery key restores the 200-byte name" \
+	[ -f "$T/exported/$(awk -F '\t' '$1 == "f" && length($4) == 200 { print $4 }' "$FIXTURES/v1.manifest")" ]
 
 # recover: the header deleted, then overwritten with random bytes.
 lines "$RK" 'the-recovered-one-55e1'

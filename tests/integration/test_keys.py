@@ -138,6 +138,14 @@ def test_recover(tap, veilfs, ws):
         check(r.returncode == 0, "recover with the right key after that: %s" % r.stderr)
     tap.run("a recovery key with one character changed is refused, its group named", mistyped)
 
+    def mount_rk():
+        mm = vol.mount(passphrase=rk)
+        try:
+            diff_r(ref, mm.path)
+        finally:
+            mm.unmount()
+    tap.run("the recovery key mounts the volume in place of a passphrase", mount_rk)
+
 
 def test_mounted(tap, veilfs, ws):
     vol = vfs.Volume(ws, veilfs, name="mounted", passphrase=PW, create=False)
