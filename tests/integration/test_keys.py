@@ -220,7 +220,7 @@ def test_rekey(tap, veilfs, ws):
         p.stderr.close()
         check_eq(p.returncode, -signal.SIGKILL, "rekey's end")
         total = sum(len(fns) for _, _, fns in os.walk(new))
-        vfs.Tap.diag("killed with %d of about 3400 backing files written" % total)
+        tap.diag("killed with %d of about 3400 backing files written" % total)
         check(total < 3300, "the killed run had already finished")
     tap.run("rekey is killed with SIGKILL halfway", killed)
 
