@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Build the libFuzzer harnesses with clang and run each for N seconds.
-# Usage: tests/fuzz/run.sh [SECONDS] [HARNESS...]   (default: 30, all five)
+# Usage: tests/fuzz/run.sh [SECONDS] [HARNESS...]   (default: 30, all of them)
 # Corpora persist in build-fuzz/corpus/<harness> (tests/fuzz/seeds/<harness>
 # holds committed seeds: valid headers with 1, 2 and 8 slots, whose
 # checksum the fuzzer could not find alone); crashes are written to
