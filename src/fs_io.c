@@ -748,12 +748,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			memcpy(name, d->entry->d_name, (size_t)n + 1);
 		} else if (n == -ENOENT) {
 			/* Part of the format. Stale leftovers must not pile up (§13.3). */
-			const char *dn = d->entry->d_name;
-
-			if (!fs->readonly &&
-			    (veil_temp_is_name(dn)
-				     ? veil_temp_remove(d->fd, dn, VEIL_TEMP_STALE_ONLY) == 0
-				     : veil_sidecar_remove_orphan(d->fd, dn) == 0))
+			if (!fs->readonly && veil_temp_is_name(d->entry->d_name) &&
+			    veil_temp_remove(d->fd, d->entry->d_name, VEIL_TEMP_STALE_ONLY) == 0)
 				veil_log(LOG_INFO, "directory %s: removed a stale leftover of an "
 					 "interrupted operation", path_of(dir));
 			goto skip;

@@ -439,11 +439,7 @@ err:
 	fuse_reply_err(req, -ret);
 }
 
-/*
- * Does cipher directory @dfd hold nothing but its dir IV (and, with
- * @temps_too, temporaries and sidecars: with no long-name object there,
- * every sidecar is an orphan)?
- */
+/* Does cipher directory @dfd hold nothing but its dir IV (and temporaries)? */
 static int dir_scan_empty(int dfd, bool temps_too)
 {
 	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -462,7 +458,7 @@ static int dir_scan_empty(int dfd, bool temps_too)
 		enum veil_entry_kind k = veil_entry_classify(de->d_name);
 
 		if (k != VEIL_ENTRY_DOT && k != VEIL_ENTRY_DIRIV &&
-		    !(temps_too && (k == VEIL_ENTRY_TEMP || k == VEIL_ENTRY_SIDECAR))) {
+		    !(temps_too && k == VEIL_ENTRY_TEMP)) {
 			ret = -ENOTEMPTY;
 			break;
 		}
@@ -477,8 +473,7 @@ static int dir_scan_empty(int dfd, bool temps_too)
  * count: once nothing else is there they are removed (docs/format.md §13.3,
  * rule 2), except those this daemon is using right now, which make it not
  * empty. A directory that is not empty anyway keeps them: another mount's
- * work in progress in it is left alone. Orphan long-name sidecars go only
- * when stale (§13.3): a fresh one keeps the directory non-empty.
+ * work in progress in it is left alone.
  */
 static int dir_plain_empty(int dfd)
 {

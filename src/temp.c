@@ -186,9 +186,7 @@ int veil_temp_sweep(int dfd, unsigned int flags)
 	 * the same listing could return again.
 	 */
 	while ((de = readdir(d))) {
-		enum veil_entry_kind k = veil_entry_classify(de->d_name);
-
-		if (k != VEIL_ENTRY_TEMP && k != VEIL_ENTRY_SIDECAR)
+		if (!veil_temp_is_name(de->d_name))
 			continue;
 		if (n == cap) {
 			size_t ncap = cap ? 2 * cap : 8;
@@ -204,52 +202,9 @@ int veil_temp_sweep(int dfd, unsigned int flags)
 		snprintf(names[n++], sizeof(names[0]), "%s", de->d_name);
 	}
 	closedir(d);
-	for (size_t i = 0; i < n && left >= 0; i++) {
-		int r = veil_temp_is_name(names[i]) ? veil_temp_remove(dfd, names[i], flags)
-						    : veil_sidecar_remove_orphan(dfd, names[i]);
-
-		if (r < 0 && r != -EEXIST)
+	for (size_t i = 0; i < n && left >= 0; i++)
+		if (veil_temp_remove(dfd, names[i], flags) < 0)
 			left++;
-	}
 	free(names);
 	return left;
-}
-
-int veil_sidecar_remove_orphan(int dfd, const char *name)
-{
-	char object[VEIL_LONGNAME_LEN + 1], own[VEIL_TEMP_NAME_MAX];
-	struct stat st, got;
-	int ret = -EBUSY;
-
-	if (veil_entry_classify(name) != VEIL_ENTRY_SIDECAR)
-		return -EBUSY;
-	memcpy(object, name, VEIL_LONGNAME_LEN);
-	object[VEIL_LONGNAME_LEN] = '\0';
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (fstatat(dfd, object, &got, AT_SYMLINK_NOFOLLOW) == 0)
-		return -EEXIST;
-	if (errno != ENOENT || !S_ISREG(st.st_mode) || !veil_temp_is_stale(&st, time(NULL)))
-		return -EBUSY;
-	veil_temp_new(own, "s");
-	if (renameat2(dfd, name, dfd, own, RENAME_NOREPLACE) < 0) {
-		ret = errno == ENOENT ? 0 : -errno;
-		goto out;
-	}
-	if (fstatat(dfd, own, &got, AT_SYMLINK_NOFOLLOW) == 0 && got.st_dev == st.st_dev &&
-	    got.st_ino == st.st_ino && fstatat(dfd, object, &got, AT_SYMLINK_NOFOLLOW) < 0 &&
-	    errno == ENOENT) {
-		ret = unlinkat(dfd, own, 0) < 0 ? -errno : 0;
-		goto out;
-	}
-	/*
-	 * A writer replaced it or created its object meanwhile: put it back. A
-	 * sidecar's content follows from its name, so if a new one is there
-	 * already, ours is a duplicate.
-	 */
-	if (renameat2(dfd, own, dfd, name, RENAME_NOREPLACE) < 0 && errno == EEXIST)
-		unlinkat(dfd, own, 0);
-out:
-	veil_temp_release(own);
-	return ret;
 }

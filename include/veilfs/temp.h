@@ -68,27 +68,9 @@ bool veil_temp_in_use(const char *name);
 int veil_temp_remove(int dfd, const char *name, unsigned int flags);
 
 /*
- * veil_temp_remove for every temporary name in directory @dfd, and
- * veil_sidecar_remove_orphan (stale only, whatever @flags) for every
- * sidecar. Returns how many of these leftovers could not be removed
- * (sidecars of existing objects are no leftovers), or -errno.
+ * veil_temp_remove for every temporary name in directory @dfd. Returns how
+ * many temporary names could not be removed, or -errno.
  */
 int veil_temp_sweep(int dfd, unsigned int flags);
-
-/*
- * A long-name sidecar "veilfs.ln.<H>.name" whose object "veilfs.ln.<H>" is
- * missing is the leftover of an interrupted create, mkdir, rename or
- * unlink of a long name (the sidecar is written first and removed last).
- * Remove sidecar @name of @dfd if it is such an orphan and stale (its
- * mtime, as for temporaries): every creation writes a new sidecar file
- * just before its object, so a fresh orphan may be a second mount's
- * create in progress and is left alone. Only the very file found stale is
- * removed: it is claimed by a rename first and put back if it turns out
- * to be another one or its object appeared meanwhile. Returns 0 when
- * removed (or gone already), -EEXIST when its object exists, -EBUSY when
- * left alone otherwise (fresh, not a regular file, not a sidecar name), or
- * -errno.
- */
-int veil_sidecar_remove_orphan(int dfd, const char *name);
 
 #endif

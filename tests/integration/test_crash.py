@@ -37,9 +37,7 @@ TMP = "veilfs.tmp."
 
 # Distinct modes find each plaintext directory's cipher directory.
 MODES = {"P": 0o755, "done": 0o750, "A": 0o703, "B": 0o711, "C": 0o713, "S": 0o741, "T": 0o715,
-         "S2": 0o743, "T2": 0o717, "S3": 0o745, "T3": 0o721,
-         "L": 0o725}
-LONG = "l" * 200  # a long name: its encrypted name goes to a veilfs.ln.* sidecar
+         "S2": 0o743, "T2": 0o717, "S3": 0o745, "T3": 0o721}
 
 
 def cipher_dirs(vol):
@@ -126,7 +124,7 @@ def main():
             write_file(m.p("P", "keep"), b"kept file")
             os.mkdir(m.p("P", "done"))
             write_file(m.p("P", "done", "f"), b"in done")
-            for d in ("A", "B", "C", "S", "T", "S2", "T2", "S3", "T3", "L"):
+            for d in ("A", "B", "C", "S", "T", "S2", "T2", "S3", "T3"):
                 os.mkdir(m.p("P", d))
             write_file(m.p("P", "S", "f"), b"source one")
             write_file(m.p("P", "S2", "f"), b"source two")
@@ -157,15 +155,6 @@ def main():
         check_eq(os.path.getsize(os.path.join(d, inside[0])), 16, "its temp IV file size")
     tap.run("SIGKILL inside mkdir, writing the new directory's IV", iv_crash)
 
-    def long_mkdir_crash():
-        crash_at(ws, vol, mnt, "mkdir", ["mkdir", "P/L/" + LONG])
-        left = sorted(os.listdir(cdir(vol, "L")))
-        check(len(left) == 3 and left[0] == "veilfs.diriv" and left[1].startswith("veilfs.ln.") and
-              left[1].endswith(".name") and left[2].startswith(TMP + "d"),
-              "L holds its IV, the new name's sidecar and the mkdir leftover: %s" % left)
-    tap.run("SIGKILL inside mkdir of a long name, before the rename into place",
-            long_mkdir_crash)
-
     def rmdir_crash():
         crash_at(ws, vol, mnt, "rmdir", ["rmdir", "P/A"])
         check(MODES["A"] not in cipher_dirs(vol), "A's cipher dir was renamed away")
@@ -188,7 +177,7 @@ def main():
     try:
         def listings():
             check_eq(sorted(os.listdir(m.p("P"))),
-                     sorted(["keep", "done", "B", "C", "S", "T", "S2", "T2", "S3", "T3", "L"]),
+                     sorted(["keep", "done", "B", "C", "S", "T", "S2", "T2", "S3", "T3"]),
                      "P lists exactly what completed (A was removed, the renames did not happen)")
             check_eq(os.listdir(m.p("P", "B")), [], "B lists as empty")
             check_eq(os.listdir(m.p("P", "C")), [], "C lists as empty")
@@ -236,41 +225,6 @@ def main():
             check(not os.path.exists(m.p("P", "T2")), "T2 is gone")
             check(MODES["T2"] not in cipher_dirs(vol), "T2's cipher dir is gone")
         tap.run("rmdir of the other directory whose dir IV the crash removed", rmdir_no_iv)
-
-        def long_orphan():
-            check_eq(os.listdir(m.p("P", "L")), [], "L lists as empty")
-            c = cdir(vol, "L")
-            side = [n for n in os.listdir(c) if n.startswith("veilfs.ln.")]
-            check_eq(len(side), 1, "the orphan sidecar after listing L")
-            check_eq(vfs.errno_of(os.rmdir, m.p("P", "L")), errno.ENOTEMPTY,
-                     "rmdir of L while the orphan sidecar is fresh (a second mount's create "
-                     "could be writing its object next)")
-            check_eq(temps(c), [], "the mkdir leftover went with that rmdir nonetheless")
-            old = time.time() - STALE_SECONDS - 5
-            os.utime(os.path.join(c, side[0]), (old, old), follow_symlinks=False)
-            check_eq(os.listdir(m.p("P", "L")), [], "L lists as empty")
-            check_eq(sorted(os.listdir(c)), ["veilfs.diriv"], "a listing removed the stale orphan")
-            os.rmdir(m.p("P", "L"))
-        tap.run("a stale orphan long-name sidecar goes; then the directory can be removed",
-                long_orphan)
-
-        def long_names_kept():
-            os.mkdir(m.p("P", "LL"))
-            os.chmod(m.p("P", "LL"), 0o727)
-            write_file(m.p("P", "LL", LONG), b"long")
-            c = cipher_dirs(vol).get(0o727, [])
-            check_eq(len(c), 1, "LL's cipher dir")
-            for n in os.listdir(c[0]):
-                old = time.time() - STALE_SECONDS - 5
-                os.utime(os.path.join(c[0], n), (old, old), follow_symlinks=False)
-            check_eq(os.listdir(m.p("P", "LL")), [LONG], "LL lists its long name")
-            check_eq(os.listdir(m.p("P", "LL")), [LONG], "...again, after a sweep")
-            check_eq(vfs.errno_of(os.rmdir, m.p("P", "LL")), errno.ENOTEMPTY, "rmdir of LL")
-            check_eq(read_file(m.p("P", "LL", LONG)), b"long", "its content")
-            os.unlink(m.p("P", "LL", LONG))
-            os.rmdir(m.p("P", "LL"))
-        tap.run("the sidecar of an existing long name is never removed, however old",
-                long_names_kept)
 
         def use_no_iv():
             check_eq(os.listdir(m.p("P", "T3")), [], "T3 lists as empty")

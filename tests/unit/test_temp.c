@@ -188,43 +188,6 @@ static void test_recover(void)
 	close(dfd);
 }
 
-/* Orphan long-name sidecars: stale ones go, others and live ones never. */
-static void test_sidecars(void)
-{
-	const char *obj = "veilfs.ln.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-	const char *side = "veilfs.ln.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.name";
-	int r, dfd;
-
-	mkdirat(rootfd, "side", 0700);
-	dfd = openat(rootfd, "side", O_RDONLY | O_DIRECTORY);
-	write_file_at(dfd, side, "encoded", 7);
-	r = veil_sidecar_remove_orphan(dfd, side);
-	ok(r == -EBUSY && exists(dfd, side), "a fresh orphan sidecar stays (%d)", r);
-	age(dfd, side, VEIL_TEMP_STALE_SECONDS + 1);
-	write_file_at(dfd, obj, "object", 6);
-	r = veil_sidecar_remove_orphan(dfd, side);
-	ok(r == -EEXIST && exists(dfd, side), "a stale sidecar of an existing object stays (%d)", r);
-	r = veil_temp_sweep(dfd, 0);
-	ok(r == 0 && exists(dfd, side), "...also in a sweep, which counts it as no leftover (%d)",
-	   r);
-	unlinkat(dfd, obj, 0);
-	r = veil_temp_sweep(dfd, VEIL_TEMP_STALE_ONLY);
-	ok(r == 0 && !exists(dfd, side) && count_prefix(dfd, VEIL_TEMP_PREFIX) == 0,
-	   "a stale orphan sidecar is swept, leaving no temporary (%d)", r);
-	write_file_at(dfd, side, "encoded", 7);
-	r = veil_temp_sweep(dfd, 0);
-	ok(r == 1 && exists(dfd, side), "a fresh one stays even in a removal sweep (%d)", r);
-	unlinkat(dfd, side, 0);
-	mkdirat(dfd, side, 0700);
-	age(dfd, side, VEIL_TEMP_STALE_SECONDS + 1);
-	r = veil_sidecar_remove_orphan(dfd, side);
-	ok(r == -EBUSY && exists(dfd, side), "a directory named like a sidecar stays (%d)", r);
-	unlinkat(dfd, side, AT_REMOVEDIR);
-	r = veil_sidecar_remove_orphan(dfd, "veilfs.diriv");
-	ok(r == -EBUSY, "other names are not sidecars (%d)", r);
-	close(dfd);
-}
-
 int main(void)
 {
 	if (veil_crypto_init() < 0)
@@ -235,7 +198,6 @@ int main(void)
 	test_predicates();
 	test_remove();
 	test_recover();
-	test_sidecars();
 	close(rootfd);
 	tmpdir_rm(root);
 	return tap_done();
