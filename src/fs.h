@@ -154,7 +154,7 @@ void vnode_set_name(struct veil_fs *fs, struct vnode *vn, struct vnode *dir, con
  */
 void vnode_name_going(struct veil_fs *fs, struct vnode *dir, const char *bname, dev_t dev,
 		      ino_t ino);
-int vnode_iv(struct veil_fs *fs, struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES]);
+int vnode_iv(struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES]);
 /* Open the backing object of @vn with @flags through /proc/self/fd. */
 int vnode_open(struct veil_fs *fs, struct vnode *vn, int flags);
 /* "/proc/self/fd/N" of a borrowed fd, for *xattr, chmod and utimensat. */

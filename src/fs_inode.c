@@ -423,20 +423,13 @@ void vnode_set_path(struct vnode *vn, const struct vnode *parent, const char *na
 	pthread_mutex_unlock(&vn->lock);
 }
 
-int vnode_iv(struct veil_fs *fs, struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES])
+int vnode_iv(struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES])
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&vn->lock);
 	if (!vn->iv_valid) {
 		ret = veil_diriv_read(vn->fd, vn->iv);
-		/* An empty directory whose IV a crash removed (format.md §13.3). */
-		if (ret == -ENOENT && !fs->readonly && veil_diriv_recover(vn->fd, vn->iv) == 0) {
-			veil_log(LOG_NOTICE, "directory %s: empty and without its directory IV "
-				 "(an interrupted rename over it): gave it a new one",
-				 vn->path && vn->path[0] ? vn->path : "/");
-			ret = 0;
-		}
 		if (ret == 0)
 			vn->iv_valid = true;
 		else

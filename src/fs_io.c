@@ -631,7 +631,7 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ret = vnode_iv(fs_of(req), vn, d->iv);
+	ret = vnode_iv(vn, d->iv);
 	if (ret < 0)
 		goto err;
 	d->fd = -1;

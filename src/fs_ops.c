@@ -30,7 +30,7 @@ int fs_backing_name(struct veil_fs *fs, struct vnode *dir, const char *name, cha
 
 	if (dir->type != S_IFDIR)
 		return -ENOTDIR;
-	ret = vnode_iv(fs, dir, iv);
+	ret = vnode_iv(dir, iv);
 	if (ret < 0)
 		return ret;
 	if (strlen(name) > VEIL_NAME_MAX)
@@ -54,7 +54,7 @@ int fs_existing_backing(struct veil_fs *fs, struct vnode *dir, const char *name,
 		return ret;
 	if (fstatat(dir->fd, backing, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
 		return ret;
-	if (vnode_iv(fs, dir, iv) < 0 || veil_conflict_find(fs->v, dir->fd, iv, name, backing) < 0)
+	if (vnode_iv(dir, iv) < 0 || veil_conflict_find(fs->v, dir->fd, iv, name, backing) < 0)
 		return ret; /* not a conflict copy either: the caller sees ENOENT */
 	return 0;
 }

@@ -246,32 +246,6 @@ int veil_diriv_write(int dfd, const uint8_t iv[static VEIL_DIRIV_BYTES])
 	return write_atomic(dfd, VEIL_DIRIV_NAME, iv, VEIL_DIRIV_BYTES, 0444, true);
 }
 
-int veil_diriv_recover(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES])
-{
-	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
-	struct dirent *de;
-	DIR *d;
-
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while ((de = readdir(d)) && ret == 0) {
-		enum veil_entry_kind k = veil_entry_classify(de->d_name);
-
-		if (k != VEIL_ENTRY_DOT && k != VEIL_ENTRY_TEMP && k != VEIL_ENTRY_DIRIV)
-			ret = -ENOENT;
-	}
-	closedir(d);
-	if (ret < 0)
-		return ret;
-	ret = veil_diriv_create(dfd, iv);
-	return ret == -EEXIST ? veil_diriv_read(dfd, iv) : ret;
-}
-
 int veil_diriv_create(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES])
 {
 	veil_random(iv, VEIL_DIRIV_BYTES);

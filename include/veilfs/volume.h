@@ -69,15 +69,6 @@ int veil_diriv_create(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES]) VEIL_MUST_CH
 int veil_diriv_write(int dfd, const uint8_t iv[static VEIL_DIRIV_BYTES]) VEIL_MUST_CHECK;
 
 /*
- * Directory @dfd has no dir IV. If it holds nothing but temporaries (an
- * empty directory whose IV a crash between the two steps of a rename over
- * it removed, docs/format.md §13.3), give it a fresh IV (or read the one
- * someone else wrote meanwhile) into @iv: no name in it depends on the old
- * one. -ENOENT if it holds anything else; else as veil_diriv_write.
- */
-int veil_diriv_recover(int dfd, uint8_t iv[static VEIL_DIRIV_BYTES]) VEIL_MUST_CHECK;
-
-/*
  * Create directory @bname in @parentfd atomically with its dir IV: the
  * directory is built under a temporary reserved name, its IV written and
  * fsynced, then renamed into place (RENAME_NOREPLACE) and the parent fsynced.

@@ -160,34 +160,6 @@ static void test_remove(void)
 	   "other entries stay, however old (%d)", r);
 }
 
-/* An empty directory whose IV a crash removed gets a new one; others never. */
-static void test_recover(void)
-{
-	uint8_t iv[VEIL_DIRIV_BYTES], iv2[VEIL_DIRIV_BYTES];
-	int r, dfd;
-
-	mkdirat(rootfd, "noiv", 0700);
-	dfd = openat(rootfd, "noiv", O_RDONLY | O_DIRECTORY);
-	write_file_at(dfd, "veilfs.tmp.00000000000000dd", "x", 1);
-	r = veil_diriv_recover(dfd, iv);
-	ok(r == 0 && veil_diriv_read(dfd, iv2) == 0 && memcmp(iv, iv2, sizeof(iv)) == 0,
-	   "a directory holding only a leftover gets a fresh IV (%d)", r);
-	ok(exists(dfd, "veilfs.tmp.00000000000000dd"), "...and its leftover is not touched here");
-	r = veil_diriv_recover(dfd, iv2);
-	ok(r == 0 && memcmp(iv, iv2, sizeof(iv)) == 0, "once it has one, that one is kept (%d)", r);
-	unlinkat(dfd, VEIL_DIRIV_NAME, 0);
-	write_file_at(dfd, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "x", 1);
-	r = veil_diriv_recover(dfd, iv);
-	ok(r == -ENOENT && !exists(dfd, VEIL_DIRIV_NAME),
-	   "a directory holding a name never gets a new IV (%d)", r);
-	close(dfd);
-	dfd = openat(rootfd, "noiv", O_PATH | O_DIRECTORY);
-	unlinkat(rootfd, "noiv/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 0);
-	r = veil_diriv_recover(dfd, iv);
-	ok(r == 0, "it works through an O_PATH fd, as the daemon holds one (%d)", r);
-	close(dfd);
-}
-
 int main(void)
 {
 	if (veil_crypto_init() < 0)
@@ -197,7 +169,6 @@ int main(void)
 		return 1;
 	test_predicates();
 	test_remove();
-	test_recover();
 	close(rootfd);
 	tmpdir_rm(root);
 	return tap_done();
