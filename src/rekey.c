@@ -19,9 +19,11 @@
  * veilfs rekey --reverse PLAINDIR: a new header with a new master key for
  * a reverse-mode folder; its next reverse mount shows new ciphertext.
  *
- * The traversal below has the shape of the shared volume walker DESIGN.md
- * asks for (one callback per decoded entry, rekey_entry); it becomes its
- * consumer once that walker is in the core.
+ * The traversal is the shared volume walker (veilfs/walk.h), so rekey
+ * classifies every entry (conflict copies, foreign files, orphans, crash
+ * leftovers) exactly as fsck and export do. A resumed run relies on the
+ * walker's readdir order being the same for the unchanged old volume, so
+ * that the first name of a hard-linked file is the one already copied.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -37,6 +39,7 @@
 
 #include "cli.h"
 #include "veilfs/temp.h"
+#include "veilfs/walk.h"
 
 #define XATTR_MAX 65536
 
@@ -61,7 +64,14 @@ struct rekey {
 	uint8_t *xc, *xp, *xn; /* xattr buffers: cipher, plain, new cipher */
 };
 
-/* One decoded entry of the old volume, as the walker hands it over. */
+/* A directory of the new volume (the walker's cookie for its entries). */
+struct rk_dir {
+	int fd;
+	uint8_t iv[VEIL_DIRIV_BYTES];
+	char *dpath; /* backing path from the new root ("" = root) */
+};
+
+/* One entry of the old volume and where it goes. */
 struct rk_entry {
 	int sdir;          /* old directory */
 	const char *cname; /* its backing name there */
@@ -283,9 +293,6 @@ static int copy_file(struct rekey *r, const struct rk_entry *e, const char *back
 	return ret;
 }
 
-static int walk_dir(struct rekey *r, int sdir, int ddir, const uint8_t div[VEIL_DIRIV_BYTES],
-		    const char *path, const char *dpath);
-
 /* Apply a directory's xattrs, owner, mode and times (after its children). */
 static void dir_meta(struct rekey *r, int sdir_parent, const char *cname, int ddir,
 		     const struct stat *st, const char *path)
@@ -301,8 +308,12 @@ static void dir_meta(struct rekey *r, int sdir_parent, const char *cname, int dd
 	set_meta_fd(r, ddir, st);
 }
 
-/* The walker's callback: one decoded entry of the old volume. */
-static void rekey_entry(struct rekey *r, const struct rk_entry *e)
+/*
+ * One decoded entry of the old volume into the new one. A directory is
+ * created (or found, on a rerun) and handed back in *@child for the walker
+ * to enter.
+ */
+static void rekey_entry(struct rekey *r, const struct rk_entry *e, struct rk_dir **child)
 {
 	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
 	struct stat nst;
@@ -324,24 +335,25 @@ static void rekey_entry(struct rekey *r, const struct rk_entry *e)
 		return;
 	if (S_ISDIR(e->st.st_mode)) {
 		uint8_t iv[VEIL_DIRIV_BYTES];
-		int s2, d2 = -1;
+		struct rk_dir *d;
+		int d2;
 
 		if (!exists && veil_mkdir_diriv(e->ddir, backing, 0700, iv) < 0) {
 			report(r, e->path, "cannot create the directory");
 			goto out;
 		}
-		s2 = openat(e->sdir, e->cname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		d2 = openat(e->ddir, backing, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (s2 < 0 || d2 < 0 || veil_diriv_read(d2, iv) < 0) {
+		if (d2 < 0 || veil_diriv_read(d2, iv) < 0 || !(d = malloc(sizeof(*d)))) {
 			report(r, e->path, "cannot open the directory");
-		} else {
-			walk_dir(r, s2, d2, iv, e->path, dpath);
-			dir_meta(r, e->sdir, e->cname, d2, &e->st, e->path);
+			if (d2 >= 0)
+				close(d2);
+			goto out;
 		}
-		if (s2 >= 0)
-			close(s2);
-		if (d2 >= 0)
-			close(d2);
+		d->fd = d2;
+		memcpy(d->iv, iv, sizeof(iv));
+		d->dpath = dpath;
+		dpath = NULL;
+		*child = d;
 	} else if (S_ISREG(e->st.st_mode)) {
 		struct link_ent *l = e->st.st_nlink > 1 ? link_find(r, &e->st) : NULL;
 		uint64_t size;
@@ -403,11 +415,6 @@ out:
 	free(dpath);
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Leftovers of an interrupted earlier run in a new directory: ours, so removed. */
 static void drop_leftovers(int ddir)
 {
@@ -427,116 +434,96 @@ static void drop_leftovers(int ddir)
 	closedir(d);
 }
 
-/*
- * The walker: list the old directory @sdir, sorted by backing name (the
- * same order on every run, which a resumed run needs for hard links),
- * decode each entry and hand it to rekey_entry.
- */
-static int walk_dir(struct rekey *r, int sdir, int ddir, const uint8_t div[VEIL_DIRIV_BYTES],
-		    const char *path, const char *dpath)
+/* The walker's visit: what each class of entry of the old volume becomes. */
+static int rekey_visit(void *ctx, const struct veil_walk_entry *we, void **cookie)
 {
-	uint8_t siv[VEIL_DIRIV_BYTES];
-	int fd = openat(sdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	char **names = NULL;
-	size_t n = 0, cap = 0;
+	struct rekey *r = ctx;
+	const struct rk_dir *parent = we->parent;
+	struct rk_dir *child = NULL;
+	struct rk_entry e;
+	char *cp;
 
-	if (!d || veil_diriv_read(sdir, siv) < 0) {
-		if (d)
-			closedir(d);
-		else if (fd >= 0)
-			close(fd);
-		report(r, path[0] ? path : "/", "cannot list the directory");
-		return -1;
+	switch (we->cls) {
+	case VEIL_WALK_OBJECT:
+	case VEIL_WALK_CONFLICT: /* kept under its displayed name */
+		break;
+	case VEIL_WALK_BADNAME:
+	case VEIL_WALK_NOSIDECAR:
+	case VEIL_WALK_NOIV:
+		/* An entry of the volume that cannot be read is damage: exit 8. */
+		cp = join("[cipher]", we->cpath);
+		report(r, cp ? cp : we->cname, veil_walk_class_str(we->cls));
+		free(cp);
+		return 0;
+	case VEIL_WALK_FOREIGN:
+		cp = join("[cipher]", we->cpath);
+		veil_err("rekey: %s: %s; left out", cp ? cp : we->cname,
+			 we->err == -EEXIST ? "a sync conflict copy an entry of its directory hides"
+					    : "not a file of the volume");
+		free(cp);
+		return 0;
+	default:
+		return 0; /* a file of the format itself, or a leftover */
 	}
-	drop_leftovers(ddir);
-	while ((de = readdir(d))) {
-		if (n == cap) {
-			char **g = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof(*g));
-
-			if (!g)
-				break;
-			names = g;
-		}
-		if (!(names[n] = strdup(de->d_name)))
-			break;
-		n++;
+	if (S_ISDIR(we->st.st_mode) && (we->sub_fd < 0 || we->sub_iv_err < 0)) {
+		report(r, we->path, "directory without a readable dir IV");
+		return 0;
 	}
-	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_names);
-	for (size_t i = 0; i < n; i++) {
-		char name[VEIL_NAME_MAX + 1], *p;
-		struct rk_entry e = { .sdir = sdir, .cname = names[i], .name = name, .ddir = ddir,
-				      .div = div, .dpath = dpath };
-		long len = veil_entry_decode(r->old, sdir, siv, names[i], name);
+	e = (struct rk_entry){ .sdir = we->dfd, .cname = we->cname, .name = we->name,
+			       .path = we->path, .st = we->st, .ddir = parent->fd,
+			       .div = parent->iv, .dpath = parent->dpath };
+	rekey_entry(r, &e, &child);
+	if (!child)
+		return 0;
+	drop_leftovers(child->fd);
+	*cookie = child;
+	return VEIL_WALK_DESCEND;
+}
 
-		if (len == -ENOENT)
-			continue; /* a file of the format itself */
-		if (len < 0) {
-			enum veil_entry_kind k = veil_entry_classify(names[i]);
-			char *cp = join(path, names[i]);
+/* After a directory's entries: its xattrs, owner, mode and times. */
+static void rekey_leave(void *ctx, const struct veil_walk_entry *we, void *cookie)
+{
+	struct rk_dir *d = cookie;
 
-			/* A name of the volume that fails to decrypt is damage; junk is not. */
-			if (k == VEIL_ENTRY_NAME || k == VEIL_ENTRY_LONG)
-				report(r, cp ? cp : names[i], "name does not decrypt");
-			else
-				veil_err("rekey: %s: not a file of the volume; left out",
-					 cp ? cp : names[i]);
-			free(cp);
-			continue;
-		}
-		p = join(path, name);
-		if (!p)
-			continue;
-		e.path = p;
-		if (fstatat(sdir, names[i], &e.st, AT_SYMLINK_NOFOLLOW) < 0)
-			report(r, p, strerror(errno));
-		else
-			rekey_entry(r, &e);
-		free(p);
+	dir_meta(ctx, we->dfd, we->cname, d->fd, &we->st, we->path);
+	close(d->fd);
+	free(d->dpath);
+	free(d);
+}
+
+static void rekey_dir_error(void *ctx, const char *path, const char *cpath, int err,
+			    void *cookie)
+{
+	(void)cookie;
+	report(ctx, path && path[0] ? path : cpath && cpath[0] ? cpath : "/", strerror(-err));
+}
+
+static const struct veil_walk_ops rekey_ops = {
+	.visit = rekey_visit,
+	.leave = rekey_leave,
+	.dir_error = rekey_dir_error,
+};
+
+/* Count files and bytes for the progress line (only on a terminal). */
+static int count_visit(void *ctx, const struct veil_walk_entry *we, void **cookie)
+{
+	struct rekey *r = ctx;
+	uint64_t size;
+
+	(void)cookie;
+	if (we->cls != VEIL_WALK_OBJECT)
+		return 0;
+	if (S_ISDIR(we->st.st_mode))
+		return VEIL_WALK_DESCEND;
+	if (S_ISREG(we->st.st_mode)) {
+		r->total_files++;
+		if (veil_content_plain_size((uint64_t)we->st.st_size, r->old->cc.bs, &size) == 0)
+			r->total_bytes += size;
 	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
 	return 0;
 }
 
-/* Count files and bytes for the progress line (only on a terminal). */
-static void count_tree(struct rekey *r, int sdir)
-{
-	int fd = openat(sdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		enum veil_entry_kind k = veil_entry_classify(de->d_name);
-		struct stat st;
-		uint64_t size;
-
-		if ((k != VEIL_ENTRY_NAME && k != VEIL_ENTRY_LONG) ||
-		    fstatat(sdir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			int s2 = openat(sdir, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			if (s2 >= 0) {
-				count_tree(r, s2);
-				close(s2);
-			}
-		} else if (S_ISREG(st.st_mode)) {
-			r->total_files++;
-			if (veil_content_plain_size((uint64_t)st.st_size, r->old->cc.bs, &size) == 0)
-				r->total_bytes += size;
-		}
-	}
-	closedir(d);
-}
+static const struct veil_walk_ops count_ops = { .visit = count_visit };
 
 static int dir_state(const char *dir)
 {
@@ -813,18 +800,25 @@ int veil_cmd_rekey(const struct veil_command *cmd, struct veil_args *a)
 	r.progress = isatty(STDERR_FILENO);
 	clock_gettime(CLOCK_MONOTONIC, &r.start);
 	if (r.progress)
-		count_tree(&r, r.old->dirfd);
+		(void)!veil_walk_dir(r.old, r.old->dirfd, NULL, "", "", VEIL_WALK_NODECODE,
+				     &count_ops, &r, NULL);
 	{
-		uint8_t iv[VEIL_DIRIV_BYTES];
+		uint8_t oiv[VEIL_DIRIV_BYTES];
+		struct rk_dir top = { .fd = r.neu->dirfd, .dpath = (char *)"" };
 		struct stat rst;
+		int oe = veil_diriv_read(r.old->dirfd, oiv);
 
-		e = veil_diriv_read(r.neu->dirfd, iv);
+		e = veil_diriv_read(r.neu->dirfd, top.iv);
 		if (e < 0 || fstat(r.old->dirfd, &rst) < 0) {
 			veil_err("rekey: %s: cannot read the root directory IV", dst);
 			ret = VEIL_EXIT_ERROR;
 			goto out;
 		}
-		walk_dir(&r, r.old->dirfd, r.neu->dirfd, iv, "", "");
+		if (oe < 0)
+			report(&r, "/", "the root directory's dir IV is unreadable");
+		drop_leftovers(r.neu->dirfd);
+		(void)!veil_walk_dir(r.old, r.old->dirfd, oe < 0 ? NULL : oiv, "", "", 0, &rekey_ops,
+				     &r, &top);
 		/* The root's own xattrs and times, last. */
 		(void)copy_xattrs(&r, r.old->dirfd, r.neu->dirfd, "/");
 		set_meta_fd(&r, r.neu->dirfd, &rst);
