@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,16 @@
 #include "veilfs/temp.h"
 #include "veilfs/walk.h"
 
-#define CHUNK 256 /* blocks per read */
+/*
+ * A file is verified in windows of WINDOW blocks (8 MiB): both cores take
+ * GRAIN blocks at a time from a shared counter, each reading and then
+ * decrypting its own grain, so reads overlap decryption, a core that the
+ * scheduler holds back delays the other by one grain at most, and the
+ * helper thread is woken once per window.
+ */
+#define WINDOW 2048
+#define GRAIN 32
+#define BUFBLOCKS WINDOW
 #define LOST_FOUND "lost+found"
 
 static const char *const kind_names[VEIL_FSCK_NKINDS] = {
@@ -242,23 +252,26 @@ static char *lf_base(const struct veil_walk_entry *e, const char *prefix)
 struct vjob {
 	const struct veil_volume *v;
 	const uint8_t *hdr;
-	const uint8_t *cbuf;
+	uint8_t *cbuf; /* the window's cipher blocks, block i at i * (B + 40) */
 	uint8_t *pbuf;
-	uint64_t b0, nblocks;
-	uint64_t csize; /* bytes of the chunk in cbuf */
-	uint8_t verdict[CHUNK];
-	enum veil_block_fault fault[CHUNK];
+	int fd;
+	atomic_int ret;
+	atomic_size_t next;   /* next block of the window to take */
+	uint64_t b0, nb, nblocks;
+	uint64_t csize;       /* size of the cipher file */
+	size_t avail[WINDOW / GRAIN]; /* bytes read of each grain */
+	uint8_t verdict[WINDOW];
+	enum veil_block_fault fault[WINDOW];
 };
 
-static void verify_one(void *ctx, size_t i)
+static void verify_one(struct vjob *j, size_t i)
 {
-	struct vjob *j = ctx;
 	uint32_t bs = j->v->cc.bs;
 	size_t cbs = (size_t)bs + VEIL_BLOCK_OVERHEAD;
 	uint64_t idx = j->b0 + i;
-	size_t off = i * cbs;
-	size_t len = j->csize - off < cbs ? (size_t)(j->csize - off) : cbs;
-	const uint8_t *in = j->cbuf + off;
+	size_t in_grain = (i % GRAIN) * cbs, avail = j->avail[i / GRAIN];
+	size_t len = avail > in_grain ? (avail - in_grain < cbs ? avail - in_grain : cbs) : 0;
+	const uint8_t *in = j->cbuf + i * cbs;
 	uint8_t *pt = j->pbuf + i * bs;
 
 	j->verdict[i] = B_OK;
@@ -291,6 +304,36 @@ static int pread_full(int fd, uint8_t *p, size_t n, uint64_t off, size_t *got)
 		*got += (size_t)r;
 	}
 	return 0;
+}
+
+/* One core's share of a window: grains taken from the shared counter. */
+static void window_worker(void *ctx, size_t k)
+{
+	struct vjob *j = ctx;
+	uint32_t bs = j->v->cc.bs;
+	uint64_t cbs = (uint64_t)bs + VEIL_BLOCK_OVERHEAD;
+
+	(void)k;
+	for (;;) {
+		size_t g = atomic_fetch_add(&j->next, GRAIN), gn;
+		uint64_t coff, want;
+		size_t got;
+		int ret;
+
+		if (g >= j->nb)
+			break;
+		gn = j->nb - g < GRAIN ? (size_t)(j->nb - g) : GRAIN;
+		coff = veil_content_block_offset(j->b0 + g, bs);
+		want = coff + gn * cbs > j->csize ? j->csize - coff : gn * cbs;
+		ret = pread_full(j->fd, j->cbuf + g * cbs, (size_t)want, coff, &got);
+		j->avail[g / GRAIN] = got;
+		if (ret < 0) {
+			atomic_store(&j->ret, ret);
+			continue;
+		}
+		for (size_t i = g; i < g + gn; i++)
+			verify_one(j, i);
+	}
 }
 
 static enum veil_fsck_kind fault_kind(enum veil_block_fault f)
@@ -341,6 +384,7 @@ static int check_content(struct run *r, int fd, const char *disp, bool cipher, s
 	uint64_t cbs = (uint64_t)bs + VEIL_BLOCK_OVERHEAD;
 	uint8_t hdr[VEIL_FILE_HEADER_BYTES];
 	uint64_t csize, psize, n, nverify;
+	struct vjob *j;
 	struct stat st;
 	size_t got;
 	int ret;
@@ -384,26 +428,33 @@ static int check_content(struct run *r, int fd, const char *disp, bool cipher, s
 			f->nprobs = probs;
 		return 0;
 	}
-	for (uint64_t b0 = 0; b0 < nverify; b0 += CHUNK) {
-		uint64_t nb = nverify - b0 < CHUNK ? nverify - b0 : CHUNK;
-		uint64_t coff = veil_content_block_offset(b0, bs);
-		uint64_t want = nb * cbs;
-		struct vjob *j;
-
-		if (coff + want > csize)
-			want = csize - coff;
-		ret = pread_full(fd, r->cbuf, (size_t)want, coff, &got);
-		if (ret < 0)
+	j = malloc(sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	for (uint64_t b0 = 0; b0 < nverify; b0 += WINDOW) {
+		j->v = v;
+		j->hdr = hdr;
+		j->cbuf = r->cbuf;
+		j->pbuf = r->pbuf;
+		j->fd = fd;
+		j->b0 = b0;
+		j->nb = nverify - b0 < WINDOW ? nverify - b0 : WINDOW;
+		j->nblocks = n;
+		j->csize = csize;
+		atomic_init(&j->ret, 0);
+		atomic_init(&j->next, 0);
+		/*
+		 * veil_par_for runs loops of fewer than 16 on the caller alone: 32
+		 * workers, of which the first on each core takes every grain.
+		 */
+		veil_par_for(32, window_worker, j);
+		veil_wipe(r->pbuf, (size_t)j->nb * bs);
+		ret = atomic_load(&j->ret);
+		if (ret < 0) {
+			free(j);
 			return ret;
-		j = malloc(sizeof(*j));
-		if (!j)
-			return -ENOMEM;
-		*j = (struct vjob){ .v = v, .hdr = hdr, .cbuf = r->cbuf, .pbuf = r->pbuf, .b0 = b0,
-				    .nblocks = n, .csize = got };
-		/* Blocks that the read did not reach are short. */
-		veil_par_for((size_t)nb, verify_one, j);
-		veil_wipe(r->pbuf, (size_t)nb * bs);
-		for (uint64_t i = 0; i < nb; i++) {
+		}
+		for (uint64_t i = 0; i < j->nb; i++) {
 			uint64_t idx = b0 + i;
 
 			if (j->verdict[i] == B_SEALED_LAST) {
@@ -428,10 +479,11 @@ static int check_content(struct run *r, int fd, const char *disp, bool cipher, s
 				}
 			}
 		}
-		free(j);
-		r->s->bytes += nverify < n || nb * bs < psize - b0 * bs ? nb * bs : psize - b0 * bs;
+		r->s->bytes += nverify < n || j->nb * bs < psize - b0 * bs ? j->nb * bs
+									   : psize - b0 * bs;
 		progress(r);
 	}
+	free(j);
 	if (f)
 		f->nprobs = probs;
 	return 0;
@@ -1409,8 +1461,8 @@ int veil_fsck_run(const struct veil_volume *v, const struct veil_fsck_opts *o,
 		path++;
 	memset(s, 0, sizeof(*s));
 	clock_gettime(CLOCK_MONOTONIC, &r.t0);
-	r.cbuf = malloc((size_t)CHUNK * (v->cc.bs + VEIL_BLOCK_OVERHEAD));
-	r.pbuf = malloc((size_t)CHUNK * v->cc.bs);
+	r.cbuf = malloc((size_t)BUFBLOCKS * (v->cc.bs + VEIL_BLOCK_OVERHEAD));
+	r.pbuf = malloc((size_t)BUFBLOCKS * v->cc.bs);
 	if (!r.cbuf || !r.pbuf) {
 		ret = -ENOMEM;
 		goto out;
@@ -1532,7 +1584,7 @@ out:
 	free(r.refblobs);
 	free(r.blobs);
 	if (r.pbuf) {
-		veil_wipe(r.pbuf, (size_t)CHUNK * v->cc.bs);
+		veil_wipe(r.pbuf, (size_t)BUFBLOCKS * v->cc.bs);
 		free(r.pbuf);
 	}
 	free(r.cbuf);
@@ -1554,13 +1606,13 @@ int veil_fsck_file(const struct veil_volume *v, int fd, const char *path,
 
 	memset(s, 0, sizeof(*s));
 	clock_gettime(CLOCK_MONOTONIC, &r.t0);
-	r.cbuf = malloc((size_t)CHUNK * (v->cc.bs + VEIL_BLOCK_OVERHEAD));
-	r.pbuf = malloc((size_t)CHUNK * v->cc.bs);
+	r.cbuf = malloc((size_t)BUFBLOCKS * (v->cc.bs + VEIL_BLOCK_OVERHEAD));
+	r.pbuf = malloc((size_t)BUFBLOCKS * v->cc.bs);
 	ret = r.cbuf && r.pbuf ? check_content(&r, fd, path, false, &f) : -ENOMEM;
 	free(f.bad);
 	free(f.sealed);
 	if (r.pbuf)
-		veil_wipe(r.pbuf, (size_t)CHUNK * v->cc.bs);
+		veil_wipe(r.pbuf, (size_t)BUFBLOCKS * v->cc.bs);
 	free(r.pbuf);
 	free(r.cbuf);
 	return ret;
