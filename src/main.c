@@ -355,6 +355,13 @@ static void completion(void)
 			else
 				printf(" -%c", optdefs[j].shortc);
 		}
+		/* A command with its own parser: the options its synopsis names. */
+		for (const char *o = commands[i].raw ? commands[i].operands : ""; (o = strstr(o, "--"));) {
+			size_t n = strspn(o + 2, "abcdefghijklmnopqrstuvwxyz-");
+
+			printf(" %.*s", (int)n + 2, o);
+			o += n + 2;
+		}
 		printf("' ;;\n");
 	}
 	printf("\tesac\n"

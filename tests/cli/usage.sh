@@ -69,6 +69,7 @@ done
 vrun /dev/null --completion
 check "--completion is a valid bash script" bash -n "$OUT"
 check "--completion offers the key commands" grep -qF "list add remove" "$OUT"
+check "--completion offers fsck's own options" grep -qF "'fsck') words='--help --repair --quick --json --config --passfile --extpass'" "$OUT"
 expect_fail "'key' without a key command" 2 /dev/null key
 expect_fail "an unknown key command" 2 /dev/null key frob "$T"
 
