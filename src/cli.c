@@ -55,6 +55,22 @@ int veil_cli_unlock_error(const char *what, int err)
 	return VEIL_EXIT_ERROR;
 }
 
+/*
+ * A passphrase chosen before recovery keys existed may have their form (a
+ * dozen diceware words joined by spaces or dashes, say): when a line of that
+ * form is not this volume's recovery key, the passphrase slots get their
+ * turn with the same bytes before the recovery key's error is reported.
+ */
+static int unlock_as_passphrase(const struct veil_header *h, const struct veil_pass *secret,
+				uint8_t *master, int *slot, bool *recovery)
+{
+	int e = veil_header_unlock(h, secret->buf, secret->len, master, slot);
+
+	if (e == 0)
+		*recovery = false;
+	return e;
+}
+
 int veil_cli_unlock(const char *what, const struct veil_header *h, const struct veil_pass *secret,
 		    uint8_t *master, int *slot, bool *recovery)
 {
@@ -74,12 +90,17 @@ int veil_cli_unlock(const char *what, const struct veil_header *h, const struct 
 		return VEIL_EXIT_ERROR;
 	e = veil_recovery_decode(secret->buf, secret->len, rk, &fault, &group);
 	if (e < 0) {
+		veil_secure_free(rk);
+		e = unlock_as_passphrase(h, secret, master, slot, recovery);
+		if (e == 0)
+			return 0;
+		if (e != -EACCES)
+			return veil_cli_unlock_error(what, e);
 		if (group)
 			veil_err("%s: recovery key: group %d %s", what, group,
 				 veil_recovery_fault_str(fault));
 		else
 			veil_err("%s: recovery key %s", what, veil_recovery_fault_str(fault));
-		veil_secure_free(rk);
 		return VEIL_EXIT_PASS;
 	}
 	memcpy(master, rk->master, VEIL_KEY_BYTES);
@@ -88,6 +109,11 @@ int veil_cli_unlock(const char *what, const struct veil_header *h, const struct 
 	if (e < 0) {
 		veil_wipe(master, VEIL_KEY_BYTES);
 		if (e == -EACCES) {
+			e = unlock_as_passphrase(h, secret, master, slot, recovery);
+			if (e == 0)
+				return 0;
+			if (e != -EACCES)
+				return veil_cli_unlock_error(what, e);
 			veil_err("%s: this recovery key does not open the volume (it belongs to "
 				 "another volume, or the header was altered)",
 				 what);

@@ -187,4 +187,22 @@ check "init --no-recovery-key: the header has one slot" \
 expect_fail "--recovery-key-file with --no-recovery-key" 2 "$P1" \
 	init --kdf interactive --no-recovery-key --recovery-key-file "$T/x.txt" "$T/w4"
 
+# A passphrase from before recovery keys, in their form (12 words, 61
+# letters), keeps opening its volume; a mistyped recovery key still gets
+# the recovery key's message.
+OLDFORM='alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima'
+printf '%s\n' 'veilfs-fixture-v1' "$OLDFORM" >"$T/.w3lines"
+check "setpass gives w3 a passphrase in the form of a recovery key" \
+	"$SETPASS" "$T/w3" <"$T/.w3lines"
+secret PO "$OLDFORM"
+vrun "$PO" ls "$T/w3"
+check "that passphrase still opens the volume (ls exits 0)" rc_is 0
+lines "$OLDFORM" 'second-passphrase-7a1c'
+vrun "$T/.lines" passwd "$T/w3"
+check "passwd from that passphrase exits 0" rc_is 0
+vrun "$P2" ls "$T/w3"
+check "the new passphrase opens the volume" rc_is 0
+expect_fail "a mistyped recovery key on w3" 5 "$T/.bad" ls "$T/w3"
+check "the message still names the recovery key's group 4" err_has "group 4 is wrong"
+
 done_testing
