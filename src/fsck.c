@@ -99,6 +99,8 @@ struct fix {
 };
 
 struct run {
+	/* Part of the tree could not be walked: no link blob counts as an orphan. */
+	bool partial;
 	const struct veil_volume *v;
 	const struct veil_fsck_opts *o;
 	struct veil_fsck_stats *s;
@@ -373,6 +375,18 @@ static int add_sealed(struct fix *f, uint64_t idx)
 }
 
 /*
+ * Whether @err, met reading a dir IV or a name, says the bytes on disk are
+ * damaged or missing (so --repair may act on them), rather than that they
+ * could not be read now (EACCES, EIO, EMFILE...): those are reported and
+ * left alone, for an intact IV or sidecar would otherwise be replaced and
+ * every name that depends on it lost for good.
+ */
+static bool is_damage(int err)
+{
+	return err == -EBADMSG || err == -ENOENT || err == -ELOOP || err == -EINVAL;
+}
+
+/*
  * Check the contents of cipher file @fd. Records what is wrong in @f (if
  * non-NULL) and reports it under @disp. Returns 0 or a negative errno for
  * an I/O failure (reported too).
@@ -637,6 +651,11 @@ static int fsck_visit(void *ctx, const struct veil_walk_entry *e, void **cookie)
 		object = true;
 		break;
 	case VEIL_WALK_BADNAME:
+		if (!is_damage(e->err)) {
+			emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_IO, e->cpath, true, -1, 0,
+			     "name cannot be read: %s", strerror(-e->err));
+			break;
+		}
 		emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_NAME, e->cpath, true, -1, 0,
 		     "name does not decrypt in this directory");
 		ret = record_move(r, e, VEIL_FSCK_NAME, "unnamed-");
@@ -725,6 +744,15 @@ static int fsck_visit(void *ctx, const struct veil_walk_entry *e, void **cookie)
 				return ret;
 		}
 		if (S_ISDIR(e->st.st_mode) && e->sub_fd >= 0) {
+			if (e->sub_iv_err < 0 && !is_damage(e->sub_iv_err)) {
+				/* Its entries are not walked: they would all look nameless. */
+				emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_IO, disp, cipher, -1, 0,
+				     "dir IV cannot be read: %s; its entries were not checked",
+				     strerror(-e->sub_iv_err));
+				r->partial = true;
+				progress(r);
+				return 0;
+			}
 			if (e->sub_iv_err < 0) {
 				bool missing = e->sub_iv_err == -ENOENT;
 				enum veil_fsck_kind k =
@@ -753,6 +781,7 @@ static void fsck_dir_error(void *ctx, const char *path, const char *cpath, int e
 	struct run *r = ctx;
 
 	(void)cookie;
+	r->partial = true;
 	emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_IO, path ? path : cpath, !path, -1, 0,
 	     "directory cannot be listed: %s", strerror(-err));
 }
@@ -1478,6 +1507,14 @@ int veil_fsck_run(const struct veil_volume *v, const struct veil_fsck_opts *o,
 			goto out;
 		}
 		ret = veil_diriv_read(pfd, iv);
+		if (ret < 0 && !is_damage(ret)) {
+			emit(&r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_IO, "/", false, -1, 0,
+			     "dir IV of the root cannot be read: %s; nothing was checked",
+			     strerror(-ret));
+			r.partial = true;
+			ret = 0;
+			goto walked;
+		}
 		if (ret < 0) {
 			struct fix *f;
 			enum veil_fsck_kind k = ret == -ENOENT ? VEIL_FSCK_DIRIV_MISSING
@@ -1497,6 +1534,7 @@ int veil_fsck_run(const struct veil_volume *v, const struct veil_fsck_opts *o,
 			(void)!veil_walk_dir(v, pfd, NULL, "", "", VEIL_WALK_NODECODE, &count_ops,
 					     &r, NULL);
 		ret = veil_walk_dir(v, pfd, riv, "", "", 0, &fsck_ops, &r, NULL);
+walked:;
 	} else {
 		struct stat st;
 
@@ -1527,7 +1565,7 @@ int veil_fsck_run(const struct veil_volume *v, const struct veil_fsck_opts *o,
 	if (ret < 0)
 		goto out;
 	/* Link blobs no symlink refers to. */
-	for (size_t i = 0; i < r.nblobs; i++) {
+	for (size_t i = 0; i < r.nblobs && !r.partial; i++) {
 		bool used = false;
 		struct fix *f;
 
