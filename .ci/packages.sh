@@ -18,6 +18,7 @@ veil_pkgs_test=(
 	rclone                                       # reverse-mode cloud round trip (WebDAV on 127.0.0.1)
 	debootstrap                                  # tests/fresh-debian.sh (not run by run-all.sh)
 	libaio-dev                                   # integration-aio-stale (O_DIRECT writes with libaio)
+	strace                                       # cli-rekey: which directories rekey fsyncs
 	ca-certificates
 )
 

@@ -484,8 +484,18 @@ static int rekey_visit(void *ctx, const struct veil_walk_entry *we, void **cooki
 static void rekey_leave(void *ctx, const struct veil_walk_entry *we, void *cookie)
 {
 	struct rk_dir *d = cookie;
+	struct rekey *r = ctx;
 
-	dir_meta(ctx, we->dfd, we->cname, d->fd, &we->st, we->path);
+	dir_meta(r, we->dfd, we->cname, d->fd, &we->st, we->path);
+	/*
+	 * Every entry of this directory is in place: make them durable before
+	 * its parent is, so that success (after which the old volume may be
+	 * deleted) means the whole new tree is on disk, not only the root.
+	 */
+	if (veil_fsync_dir(d->fd) < 0) {
+		veil_err("rekey: %s: cannot fsync the directory", we->path);
+		r->errors++;
+	}
 	close(d->fd);
 	free(d->dpath);
 	free(d);

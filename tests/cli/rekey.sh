@@ -64,4 +64,22 @@ if command -v script >/dev/null 2>&1; then
 		grep -qE '9/10 files, [0-9.]+/[0-9.]+ MiB, [0-9.]+ MB/s' "$T/.typescript"
 fi
 
+# Success means the whole new tree is durable: every directory of NEWDIR is
+# fsynced (after its entries), not only the root.
+if command -v strace >/dev/null; then
+	printf '%s\n%s\n' 'veilfs-fixture-v1' 'the-new-master-key-pass' >"$T/.both2"
+	strace -f -y -qq -e trace=fsync -o "$T/strace.log" "$VEILFS" rekey --kdf interactive \
+		--no-recovery-key "$V" "$T/n9" <"$T/.both2" >/dev/null 2>"$ERR"
+	RC=$?
+	check "rekey under strace: exit 8 as before (the damaged file)" rc_is 8
+	nodsync=0
+	while IFS= read -r d; do
+		grep -qF "<$d>" "$T/strace.log" || { nodsync=$((nodsync + 1)); diag "not fsynced: $d"; }
+	done < <(find "$T/n9" -type d)
+	check "every directory of the new volume was fsynced" [ "$nodsync" = 0 ]
+	check "the new volume has subdirectories to check" [ "$(find "$T/n9" -mindepth 1 -type d | wc -l)" -ge 2 ]
+else
+	check "strace is installed (.ci/packages.sh, test group)" false
+fi
+
 done_testing
