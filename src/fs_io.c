@@ -341,7 +341,14 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	}
 	if (fd < 0) {
 		ret = -errno;
-		if (stored)
+		/*
+		 * The sidecar written above may by now be the one of an object
+		 * another mount of this cipher dir created meanwhile (its bytes
+		 * are the same: they follow from the name and the dir IV).
+		 * Remove it only while no object of that name exists.
+		 */
+		if (stored && ret != -EEXIST &&
+		    fstatat(dir->fd, backing, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
 			veil_longname_remove(dir->fd, backing);
 		goto err;
 	}

@@ -9,11 +9,13 @@
  * VEIL_PATHCALL_LOG=FILE: append one line to FILE for each metadata or
  *   creation call made by name where a name can be swapped (chmod, chown,
  *   utimensat, setxattr by path, links and nodes created from AT_FDCWD).
- * VEIL_PLANT_LINK=PATH (the daemon, tests/integration/test_create_race.py):
- *   just before the first O_CREAT open of a name not starting with
- *   "veilfs" relative to a directory descriptor, hard-link PATH to that
- *   name, as a local attacker racing a create would; VEIL_CREATE_LOG=FILE
- *   gets one line per such open: "excl" or "noexcl".
+ * VEIL_PLANT_LINK=PATH (the daemon, tests/integration/test_create_race.py
+ *   and test_longname_excl.py): just before the first O_CREAT open of a
+ *   name that is not a temporary file ("veilfs.tmp.*"; a long-name object
+ *   "veilfs.ln.*" counts) relative to a directory descriptor, hard-link
+ *   PATH to that name, as a local attacker or another mount racing a
+ *   create would; VEIL_CREATE_LOG=FILE gets one line per such open:
+ *   "excl" or "noexcl".
  */
 /* Define openat and openat64 both, whatever meson asks for. */
 #undef _FILE_OFFSET_BITS
@@ -66,7 +68,7 @@ static void plant(int dfd, const char *name, int flags)
 	const char *log = getenv("VEIL_CREATE_LOG");
 	FILE *f;
 
-	if (!victim || dfd == AT_FDCWD || !(flags & O_CREAT) || !strncmp(name, "veilfs", 6) ||
+	if (!victim || dfd == AT_FDCWD || !(flags & O_CREAT) || !strncmp(name, "veilfs.tmp.", 11) ||
 	    __atomic_exchange_n(&planted, 1, __ATOMIC_SEQ_CST))
 		return;
 	(void)!linkat(AT_FDCWD, victim, dfd, name, 0);
