@@ -94,6 +94,8 @@ struct fix {
 	uint64_t *sealed;
 	size_t nsealed;
 	bool header_bad, size_bad;
+	/* Only the version or reserved bytes of the file header are wrong: restore them. */
+	bool header_fixed;
 	/* FIX_XATTR: the backing attribute name; FIX_BLOB: the blob name */
 	char *aux;
 };
@@ -387,6 +389,48 @@ static bool is_damage(int err)
 }
 
 /*
+ * A file header whose version or reserved bytes (0-7) are wrong still has
+ * its file ID, and those bytes have one right value each: put them back in
+ * @hdr and report whether the file's blocks (the first and the last, which
+ * cover a file whose middle is damaged too) then authenticate, in which
+ * case nothing of the file is lost. A file with no blocks has nothing that
+ * could confirm the ID, nor anything to lose.
+ */
+static bool header_restorable(struct run *r, int fd, uint8_t hdr[static VEIL_FILE_HEADER_BYTES],
+			      uint64_t n, uint64_t csize)
+{
+	uint32_t bs = r->v->cc.bs;
+	uint64_t cbs = (uint64_t)bs + VEIL_BLOCK_OVERHEAD;
+	uint64_t idx[2] = { 0, n ? n - 1 : 0 };
+	enum veil_block_fault fault;
+	uint8_t canon[VEIL_FILE_HEADER_BYTES];
+
+	memcpy(canon, hdr, sizeof(canon));
+	canon[0] = (uint8_t)(VEIL_CONTENT_VERSION & 0xff);
+	canon[1] = (uint8_t)(VEIL_CONTENT_VERSION >> 8);
+	memset(canon + 2, 0, 6);
+	for (int k = 0; k < (n > 1 ? 2 : n ? 1 : 0); k++) {
+		uint64_t off = veil_content_block_offset(idx[k], bs);
+		size_t want = off + cbs > csize ? (size_t)(csize - off) : (size_t)cbs, got = 0;
+		bool ok;
+
+		if (off >= csize || pread_full(fd, r->cbuf, want, off, &got) < 0 || got != want)
+			continue;
+		ok = veil_content_open_at(r->v->keys->content, canon, idx[k], n, r->cbuf, got,
+					  r->pbuf, &fault) == 0;
+		veil_wipe(r->pbuf, bs);
+		if (!ok)
+			continue;
+		memcpy(hdr, canon, sizeof(canon));
+		return true;
+	}
+	if (n)
+		return false;
+	memcpy(hdr, canon, sizeof(canon));
+	return true;
+}
+
+/*
  * Check the contents of cipher file @fd. Records what is wrong in @f (if
  * non-NULL) and reports it under @disp. Returns 0 or a negative errno for
  * an I/O failure (reported too).
@@ -427,6 +471,15 @@ static int check_content(struct run *r, int fd, const char *disp, bool cipher, s
 	ret = pread_full(fd, hdr, sizeof(hdr), 0, &got);
 	if (ret < 0)
 		return ret;
+	if (got == sizeof(hdr) && veil_content_header_check(hdr) < 0 &&
+	    header_restorable(r, fd, hdr, n, csize)) {
+		emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_FILE_HEADER, disp, cipher, -1, 0,
+		     "file header's version or reserved bytes are damaged (its blocks "
+		     "authenticate with them restored)");
+		probs++;
+		if (f)
+			f->header_fixed = true;
+	}
 	if (got < sizeof(hdr) || veil_content_header_check(hdr) < 0) {
 		emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_FILE_HEADER, disp, cipher, -1, 0,
 		     "file header is malformed: no block can be read");
@@ -615,6 +668,7 @@ static int check_file(struct run *r, const struct veil_walk_entry *e, const char
 	f->sealed = tmp.sealed;
 	f->nsealed = tmp.nsealed;
 	f->header_bad = tmp.header_bad;
+	f->header_fixed = tmp.header_fixed;
 	f->size_bad = tmp.size_bad;
 	f->nprobs = tmp.nprobs;
 	f->lfname = lf_base(e, "unnamed-");
@@ -1116,6 +1170,25 @@ static int fix_file(struct run *r, struct fix *f, bool *move, uint64_t *psize_ou
 	if (got != sizeof(hdr)) {
 		ret = -EIO;
 		goto out;
+	}
+	if (f->header_fixed) {
+		/* The check found the blocks authenticate with these bytes restored. */
+		ssize_t w;
+
+		hdr[0] = (uint8_t)(VEIL_CONTENT_VERSION & 0xff);
+		hdr[1] = (uint8_t)(VEIL_CONTENT_VERSION >> 8);
+		memset(hdr + 2, 0, 6);
+		w = pwrite(fd, hdr, 8, 0);
+		if (w != 8) {
+			ret = w < 0 ? -errno : -EIO;
+			goto out;
+		}
+		snprintf(msg, msgsz,
+			 "file header's version and reserved bytes restored; no data lost");
+		if (!f->nbad && !f->nsealed && !f->size_bad) {
+			ret = 0;
+			goto sync;
+		}
 	}
 	if (f->size_bad) {
 		n = (csize - VEIL_FILE_HEADER_BYTES) / cbs;
