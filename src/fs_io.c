@@ -628,6 +628,39 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off
 	fuse_reply_err(req, -ret);
 }
 
+/*
+ * Whether directory @dfd has no dir IV and holds nothing but veilfs's own
+ * crash leftovers: the target of a rename over a directory interrupted after
+ * it lost its IV, or, in a synced copy, a new directory whose IV has not
+ * arrived yet. It has no name to decrypt, so it lists as empty; no IV is
+ * written (with a sync tool that would make two), so nothing can be created
+ * in it, but it can be removed or renamed over.
+ */
+static bool empty_without_iv(int dfd)
+{
+	struct stat st;
+	struct dirent *de;
+	DIR *dp;
+	int fd;
+	bool only = true;
+
+	if (fstatat(dfd, VEIL_DIRIV_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+		return false;
+	fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	dp = fdopendir(fd);
+	if (!dp) {
+		close(fd);
+		return false;
+	}
+	while (only && (de = readdir(dp)))
+		only = veil_entry_classify(de->d_name) == VEIL_ENTRY_DOT ||
+		       veil_temp_is_name(de->d_name);
+	closedir(dp);
+	return only;
+}
+
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct vnode *vn = vnode_of(req, ino);
@@ -638,7 +671,8 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	ret = vnode_iv(vn, d->iv);
+	/* Every entry such a directory holds is skipped as a leftover: no IV is used. */
+	ret = empty_without_iv(vn->fd) ? 0 : vnode_iv(vn, d->iv);
 	if (ret < 0)
 		goto err;
 	d->fd = -1;

@@ -178,6 +178,8 @@ def main():
                      "P lists exactly what completed (A was removed, the renames did not happen)")
             check_eq(os.listdir(m.p("P", "B")), [], "B lists as empty")
             check_eq(os.listdir(m.p("P", "C")), [], "C lists as empty")
+            check_eq(os.listdir(m.p("P", "T2")), [],
+                     "T2 (the rename target that lost its dir IV) lists as empty")
             check_eq(read_file(m.p("P", "S", "f")), b"source one", "S/f")
             check_eq(read_file(m.p("P", "S2", "f")), b"source two", "S2/f")
             check_eq(read_file(m.p("P", "keep")), b"kept file", "keep")
