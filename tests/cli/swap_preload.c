@@ -8,7 +8,8 @@
  *   it aside (NAME.moved) and put a symlink to PATH in its place.
  * VEIL_PATHCALL_LOG=FILE: append one line to FILE for each metadata or
  *   creation call made by name where a name can be swapped (chmod, chown,
- *   utimensat, setxattr by path, links and nodes created from AT_FDCWD).
+ *   utimensat, setxattr by path, links and nodes created from AT_FDCWD;
+ *   also tests/cli/header_wipe.sh).
  * VEIL_PLANT_LINK=PATH (the daemon, tests/integration/test_create_race.py
  *   and test_longname_excl.py): just before the first O_CREAT open of a
  *   name that is not a temporary file ("veilfs.tmp.*"; a long-name object
