@@ -12,6 +12,22 @@
 #include "cli.h"
 #include "veilfs/recovery.h"
 
+int veil_cli_replace_error(const char *cmd, const char *dir, int err, int in_place)
+{
+	if (err == -ESTALE)
+		veil_err("%s: the header of %s was changed by another command meanwhile; nothing "
+			 "written (run it again)",
+			 cmd, dir);
+	else if (in_place)
+		veil_err("%s: the new header is in place, but syncing its directory failed (%s): "
+			 "it may not survive a crash",
+			 cmd, strerror(-err));
+	else
+		veil_err("%s: cannot write the new header: %s (the old one is unchanged)", cmd,
+			 strerror(-err));
+	return VEIL_EXIT_ERROR;
+}
+
 int veil_cli_open_error(const char *what, int err)
 {
 	switch (err) {
@@ -530,7 +546,8 @@ int veil_cmd_passwd(const struct veil_command *cmd, struct veil_args *c)
 	struct veil_pass oldp = { 0 }, newp = { 0 };
 	uint8_t *master = NULL;
 	struct veil_kdf_params kdf;
-	int slot = -1, ret, e;
+	struct veil_header *orig = NULL;
+	int slot = -1, ret, e, in_place;
 	bool rec;
 
 	(void)cmd;
@@ -540,6 +557,13 @@ int veil_cmd_passwd(const struct veil_command *cmd, struct veil_args *c)
 	e = veil_volume_open(c->argv[0], c->config, &v);
 	if (e < 0)
 		return veil_cli_open_error(c->argv[0], e);
+	/* The header as read: it must still be on disk when the new one goes in. */
+	orig = malloc(sizeof(*orig));
+	if (!orig) {
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	*orig = v->hdr;
 	ret = veil_pass_read(&c->src, "Old passphrase: ", 0, 0, &oldp);
 	if (ret != 0)
 		goto out;
@@ -574,17 +598,22 @@ int veil_cmd_passwd(const struct veil_command *cmd, struct veil_args *c)
 		if (e == 0)
 			e = veil_header_reseal(&v->hdr, master);
 	}
-	if (e == 0)
-		e = veil_header_replace(v->conf_dirfd, v->conf_name, &v->hdr);
 	if (e < 0) {
-		veil_err("passwd: cannot write the new header: %s (the old one is unchanged)",
-			 strerror(-e));
+		veil_err("passwd: %s", strerror(-e));
 		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	e = veil_header_replace(v->conf_dirfd, v->conf_name, &v->hdr, orig, &in_place);
+	if (e < 0) {
+		ret = veil_cli_replace_error("passwd", c->argv[0], e, in_place);
 		goto out;
 	}
 	printf("passphrase changed (key slot %d)\n", slot);
 	ret = VEIL_EXIT_OK;
 out:
+	if (orig)
+		veil_wipe(orig, sizeof(*orig));
+	free(orig);
 	veil_secure_free(master);
 	veil_pass_free(&oldp);
 	veil_pass_free(&newp);

@@ -54,6 +54,8 @@ int veil_cli_open(const char *cipherdir, const char *conf, const struct veil_pas
 		  struct veil_volume **out);
 /* Map an error from veil_volume_open to an exit code, printing a message. */
 int veil_cli_open_error(const char *what, int err);
+/* The one line for a failed veil_header_replace of @dir's header; an exit code. */
+int veil_cli_replace_error(const char *cmd, const char *dir, int err, int in_place);
 
 /*
  * Unlock header @h with @secret, a passphrase or a recovery key (told

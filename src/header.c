@@ -6,12 +6,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "le.h"
+#include "testhook.h"
 #include "veilfs/safe.h"
 #include "veilfs/temp.h"
 
@@ -479,7 +482,9 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-int veil_header_store(int dirfd, const char *name, const struct veil_header *h, int exclusive)
+/* veil_header_store; *@renamed says whether @name now holds @h. */
+static int store_at(int dirfd, const char *name, const struct veil_header *h, int exclusive,
+		    int *renamed)
 {
 	uint8_t buf[VEIL_HEADER_MAX_BYTES];
 	char tmp[64];
@@ -507,6 +512,7 @@ int veil_header_store(int dirfd, const char *name, const struct veil_header *h, 
 		unlinkat(dirfd, tmp, 0);
 		return ret;
 	}
+	*renamed = 1;
 	/* The directory fd may be O_PATH, which cannot be fsynced itself. */
 	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -514,6 +520,13 @@ int veil_header_store(int dirfd, const char *name, const struct veil_header *h, 
 	ret = fsync(fd) < 0 ? -errno : 0;
 	close(fd);
 	return ret;
+}
+
+int veil_header_store(int dirfd, const char *name, const struct veil_header *h, int exclusive)
+{
+	int renamed = 0;
+
+	return store_at(dirfd, name, h, exclusive, &renamed);
 }
 
 #define OLD_KIND "confold"
@@ -588,11 +601,72 @@ static void wipe_leftovers(int dirfd, const char *name)
 	closedir(d);
 }
 
-int veil_header_replace(int dirfd, const char *name, const struct veil_header *h)
+/*
+ * An exclusive flock on the live header file @name itself (not on its
+ * directory, whose lock mounts and fsck use). A writer that replaced it
+ * meanwhile leaves the lock on a file that is gone: open the new one.
+ */
+static int lock_live(int dirfd, const char *name)
+{
+	for (int i = 0; i < 100; i++) {
+		struct stat held, now;
+		int fd = veil_open_regular(dirfd, name, O_RDONLY, NULL);
+
+		if (fd < 0)
+			return fd;
+		if (flock(fd, LOCK_EX) < 0) {
+			int e = -errno;
+
+			close(fd);
+			if (e == -EINTR)
+				continue;
+			return e;
+		}
+		if (fstat(fd, &held) == 0 && fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    held.st_ino == now.st_ino && held.st_dev == now.st_dev)
+			return fd;
+		close(fd);
+	}
+	return -EAGAIN;
+}
+
+/* 0 if the header file @name still holds exactly @expect, -ESTALE if not. */
+static int still_same(int dirfd, const char *name, const struct veil_header *expect)
+{
+	uint8_t a[VEIL_HEADER_MAX_BYTES], b[VEIL_HEADER_MAX_BYTES];
+	struct veil_header *cur = calloc(1, sizeof(*cur));
+	size_t na, nb;
+	int ret;
+
+	if (!cur)
+		return -ENOMEM;
+	ret = veil_header_load(dirfd, name, cur);
+	if (ret == 0) {
+		na = veil_header_serialize(expect, a);
+		nb = veil_header_serialize(cur, b);
+		if (na != nb || memcmp(a, b, na) != 0)
+			ret = -ESTALE;
+	} else if (ret != -ENOMEM && ret != -EIO) {
+		ret = -ESTALE;
+	}
+	veil_wipe(cur, sizeof(*cur));
+	free(cur);
+	return ret;
+}
+
+int veil_header_replace(int dirfd, const char *name, const struct veil_header *h,
+			const struct veil_header *expect, int *in_place)
 {
 	char old[VEIL_TEMP_NAME_MAX];
-	int ret, fd;
+	int ret, fd, lockfd, renamed = 0;
 
+	*in_place = 0;
+	veil_test_wait("header-replace");
+	lockfd = lock_live(dirfd, name);
+	if (lockfd < 0 && (expect || (lockfd != -ENOENT && lockfd != -EBADMSG)))
+		return lockfd == -ENOENT ? -ESTALE : lockfd;
+	if (expect && (ret = still_same(dirfd, name, expect)) < 0)
+		goto out;
 	wipe_leftovers(dirfd, name);
 	veil_temp_new(old, OLD_KIND);
 	/*
@@ -602,14 +676,15 @@ int veil_header_replace(int dirfd, const char *name, const struct veil_header *h
 	 */
 	if (linkat(dirfd, name, dirfd, old, 0) < 0) {
 		veil_temp_release(old);
-		return veil_header_store(dirfd, name, h, 0);
+		ret = store_at(dirfd, name, h, 0, &renamed);
+		goto out;
 	}
 	(void)!utimensat(dirfd, old, NULL, AT_SYMLINK_NOFOLLOW);
-	ret = veil_header_store(dirfd, name, h, 0);
-	if (ret < 0) {
+	ret = store_at(dirfd, name, h, 0, &renamed);
+	if (ret < 0 && !renamed) {
 		unlinkat(dirfd, old, 0);
 		veil_temp_release(old);
-		return ret;
+		goto out;
 	}
 	wipe_unlink(dirfd, old, NULL);
 	veil_temp_release(old);
@@ -618,5 +693,9 @@ int veil_header_replace(int dirfd, const char *name, const struct veil_header *h
 		(void)!fsync(fd);
 		close(fd);
 	}
-	return 0;
+out:
+	*in_place = renamed;
+	if (lockfd >= 0)
+		close(lockfd);
+	return ret;
 }

@@ -67,9 +67,12 @@ int veil_cmd_key_list(const struct veil_command *cmd, struct veil_args *a)
 	return VEIL_EXIT_OK;
 }
 
-/* Open the header of a-argv[0] and unlock it with the secret on line 1. */
+/*
+ * Open the header of a-argv[0] and unlock it with the secret on line 1;
+ * @orig keeps the header as read, for store().
+ */
 static int unlock_for_change(const char *cmd, struct veil_args *a, struct veil_volume **v,
-			     uint8_t *master, int *slot, bool *rec)
+			     struct veil_header *orig, uint8_t *master, int *slot, bool *rec)
 {
 	struct veil_pass secret = { 0 };
 	int ret, e;
@@ -77,6 +80,7 @@ static int unlock_for_change(const char *cmd, struct veil_args *a, struct veil_v
 	e = veil_volume_open(a->argv[0], a->config, v);
 	if (e < 0)
 		return veil_cli_open_error(a->argv[0], e);
+	*orig = (*v)->hdr;
 	ret = veil_pass_read(&a->src, "Passphrase or recovery key: ", 0, 0, &secret);
 	if (ret == 0)
 		ret = veil_cli_unlock(a->argv[0], &(*v)->hdr, &secret, master, slot, rec);
@@ -85,15 +89,15 @@ static int unlock_for_change(const char *cmd, struct veil_args *a, struct veil_v
 	return ret;
 }
 
-static int store(const char *cmd, struct veil_volume *v)
+/* Replace the header, unless another command changed it since @orig was read. */
+static int store(const char *cmd, struct veil_args *a, struct veil_volume *v,
+		 const struct veil_header *orig)
 {
-	int e = veil_header_replace(v->conf_dirfd, v->conf_name, &v->hdr);
+	int in_place, e = veil_header_replace(v->conf_dirfd, v->conf_name, &v->hdr, orig,
+					      &in_place);
 
-	if (e < 0) {
-		veil_err("%s: cannot write the new header: %s (the old one is unchanged)", cmd,
-			 strerror(-e));
-		return VEIL_EXIT_ERROR;
-	}
+	if (e < 0)
+		return veil_cli_replace_error(cmd, a->argv[0], e, in_place);
 	return 0;
 }
 
@@ -103,12 +107,15 @@ int veil_cmd_key_add(const struct veil_command *cmd, struct veil_args *a)
 	struct veil_pass newp = { 0 };
 	struct veil_kdf_params kdf;
 	uint8_t *master = veil_secure_alloc(VEIL_KEY_BYTES);
+	struct veil_header *orig = calloc(1, sizeof(*orig));
 	int ret, slot, e, idx = -1;
 	bool rec;
 
 	(void)cmd;
-	if (!master)
-		return VEIL_EXIT_ERROR;
+	if (!master || !orig) {
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
 	ret = veil_cli_kdf("key add", a->kdf, VEIL_KDF_MODERATE, &kdf);
 	if (ret == 0 && a->recovery && (a->kdf || a->label)) {
 		veil_err("key add: --recovery takes neither --kdf nor --label");
@@ -127,7 +134,7 @@ int veil_cmd_key_add(const struct veil_command *cmd, struct veil_args *a)
 	if (ret == 0 && a->recovery)
 		ret = veil_cli_recovery_precheck("key add", a);
 	if (ret == 0)
-		ret = unlock_for_change("key add", a, &v, master, &slot, &rec);
+		ret = unlock_for_change("key add", a, &v, orig, master, &slot, &rec);
 	if (ret != 0)
 		goto out;
 	if (a->recovery) {
@@ -170,7 +177,7 @@ int veil_cmd_key_add(const struct veil_command *cmd, struct veil_args *a)
 	/* A key file is written before the header names a recovery slot. */
 	if (a->recovery && a->rkfile && (ret = veil_cli_recovery_emit("key add", a, &v->hdr, master)))
 		goto out;
-	ret = store("key add", v);
+	ret = store("key add", a, v, orig);
 	if (ret != 0) {
 		if (a->recovery && a->rkfile)
 			unlink(a->rkfile);
@@ -181,6 +188,7 @@ int veil_cmd_key_add(const struct veil_command *cmd, struct veil_args *a)
 		ret = veil_cli_recovery_emit("key add", a, &v->hdr, master);
 out:
 	veil_secure_free(master);
+	free(orig);
 	veil_pass_free(&newp);
 	veil_volume_close(v);
 	return ret;
@@ -193,12 +201,15 @@ int veil_cmd_key_remove(const struct veil_command *cmd, struct veil_args *a)
 	const char *arg = a->argv[1];
 	char *end;
 	unsigned long idx = strtoul(arg, &end, 10);
+	struct veil_header *orig = calloc(1, sizeof(*orig));
 	int ret, slot, e;
 	bool rec, was_rec;
 
 	(void)cmd;
-	if (!master)
-		return VEIL_EXIT_ERROR;
+	if (!master || !orig) {
+		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
 	if (!*arg || *end || arg[0] == '-' || arg[0] == '+' || idx >= VEIL_MAX_SLOTS) {
 		veil_err("key remove: '%s' is not a slot number (0 to %d; see 'veilfs key list')",
 			 arg, VEIL_MAX_SLOTS - 1);
@@ -224,7 +235,7 @@ int veil_cmd_key_remove(const struct veil_command *cmd, struct veil_args *a)
 	}
 	veil_volume_close(v);
 	v = NULL;
-	ret = unlock_for_change("key remove", a, &v, master, &slot, &rec);
+	ret = unlock_for_change("key remove", a, &v, orig, master, &slot, &rec);
 	if (ret != 0)
 		goto out;
 	if (slot == (int)idx) {
@@ -241,7 +252,7 @@ int veil_cmd_key_remove(const struct veil_command *cmd, struct veil_args *a)
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
-	ret = store("key remove", v);
+	ret = store("key remove", a, v, orig);
 	if (ret != 0)
 		goto out;
 	printf("removed key slot %lu%s\n", idx,
@@ -252,6 +263,7 @@ int veil_cmd_key_remove(const struct veil_command *cmd, struct veil_args *a)
 		printf("later slots moved down by one\n");
 out:
 	veil_secure_free(master);
+	free(orig);
 	veil_volume_close(v);
 	return ret;
 }
@@ -302,7 +314,7 @@ int veil_cmd_recover(const struct veil_command *cmd, struct veil_args *a)
 	struct veil_header h;
 	enum veil_recovery_fault fault;
 	const char *dir = a->argv[0];
-	int ret, e, hdr_err, group;
+	int ret, e, hdr_err, group, in_place;
 
 	(void)cmd;
 	memset(&h, 0, sizeof(h));
@@ -382,11 +394,15 @@ int veil_cmd_recover(const struct veil_command *cmd, struct veil_args *a)
 		e = veil_header_set_info(&h, 0, NULL, h.slots[0].created);
 	if (e == 0)
 		e = veil_header_add_recovery(&h, rk->master, NULL);
-	if (e == 0)
-		e = veil_header_store(v->conf_dirfd, v->conf_name, &h, 0);
 	if (e < 0) {
-		veil_err("recover: cannot write the new header: %s", strerror(-e));
+		veil_err("recover: %s", strerror(-e));
 		ret = VEIL_EXIT_ERROR;
+		goto out;
+	}
+	/* The damaged or foreign header, if any, is overwritten as in key remove. */
+	e = veil_header_replace(v->conf_dirfd, v->conf_name, &h, NULL, &in_place);
+	if (e < 0) {
+		ret = veil_cli_replace_error("recover", dir, e, in_place);
 		goto out;
 	}
 	printf("wrote a new header for %s (%s): key slot 0 holds the new passphrase, slot 1 "

@@ -632,7 +632,7 @@ static int rekey_reverse(struct veil_args *a, const struct veil_kdf_params *kdf)
 	uint8_t *old = veil_secure_alloc(VEIL_KEY_BYTES), *master = veil_secure_alloc(VEIL_KEY_BYTES);
 	const char *dir = a->argv[0];
 	char *conf = NULL;
-	int ret, e, slot;
+	int ret, e, slot, in_place;
 	bool rec;
 
 	memset(&h, 0, sizeof(h));
@@ -674,13 +674,11 @@ static int rekey_reverse(struct veil_args *a, const struct veil_kdf_params *kdf)
 	}
 	if (!a->no_rk && a->rkfile && (ret = veil_cli_recovery_emit("rekey", a, &h, master)))
 		goto out;
-	e = veil_header_replace(v->conf_dirfd, v->conf_name, &h);
+	e = veil_header_replace(v->conf_dirfd, v->conf_name, &h, &v->hdr, &in_place);
 	if (e < 0) {
-		veil_err("rekey: cannot write the new header: %s (the old one is unchanged)",
-			 strerror(-e));
-		if (!a->no_rk && a->rkfile)
+		ret = veil_cli_replace_error("rekey", dir, e, in_place);
+		if (!a->no_rk && a->rkfile && !in_place)
 			unlink(a->rkfile);
-		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
 	printf("new master key for the reverse-mode folder %s: its next reverse mount shows "

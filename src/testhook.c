@@ -23,3 +23,21 @@ void veil_test_pause(const char *point)
 	for (;;)
 		pause();
 }
+
+void veil_test_wait(const char *point)
+{
+	const char *want = getenv("VEILFS_TEST_WAIT");
+	const char *mark = getenv("VEILFS_TEST_PAUSE_FILE");
+	const char *go = getenv("VEILFS_TEST_WAIT_GO");
+
+	if (!want || strcmp(want, point) != 0 || !go)
+		return;
+	if (mark) {
+		int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+		if (fd >= 0)
+			close(fd);
+	}
+	while (access(go, F_OK) != 0)
+		usleep(10000);
+}

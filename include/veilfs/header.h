@@ -224,7 +224,15 @@ int veil_header_store(int dirfd, const char *name, const struct veil_header *h,
  * (no guarantee on copy-on-write filesystems or SSD remapping). The old
  * file is held by a hard link veilfs.tmp.confold<16 hex digits> meanwhile; a crash
  * at any point leaves @name either the old or the new header.
+ *
+ * Writers of one header are serialised by an exclusive flock on the live
+ * file. With @expect, the file must still hold exactly @expect (the header
+ * the caller read and changed) or nothing is written and -ESTALE returned:
+ * another command changed it meanwhile. *@in_place is 1 once @name holds
+ * @h, also when an error is returned after that (the directory could not
+ * be synced: the new header may not survive a crash).
  */
-int veil_header_replace(int dirfd, const char *name, const struct veil_header *h) VEIL_MUST_CHECK;
+int veil_header_replace(int dirfd, const char *name, const struct veil_header *h,
+			const struct veil_header *expect, int *in_place) VEIL_MUST_CHECK;
 
 #endif

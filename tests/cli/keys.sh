@@ -205,4 +205,36 @@ check "the new passphrase opens the volume" rc_is 0
 expect_fail "a mistyped recovery key on w3" 5 "$T/.bad" ls "$T/w3"
 check "the message still names the recovery key's group 4" err_has "group 4 is wrong"
 
+# Two header changes at once: a key add that read the header before a key
+# remove wrote it must not write its stale copy back (that would bring the
+# removed slot back). A test hook holds the add just before its write.
+if grep -qa VEILFS_TEST_WAIT_GO "$VEILFS"; then
+	lines 'second-passphrase-7a1c' 'third passphrase 09f3'
+	vrun "$T/.lines" key add --kdf interactive "$T/w3"
+	check "w3 gets a second slot" rc_is 0
+	lines 'second-passphrase-7a1c' 'the-recovered-one-55e1'
+	rm -f "$T/.held" "$T/.go"
+	VEILFS_TEST_WAIT=header-replace VEILFS_TEST_PAUSE_FILE="$T/.held" \
+		VEILFS_TEST_WAIT_GO="$T/.go" "$VEILFS" key add --kdf interactive "$T/w3" \
+		<"$T/.lines" >"$T/.add.out" 2>"$T/.add.err" &
+	addpid=$!
+	for _ in $(seq 600); do [ -e "$T/.held" ] && break; sleep 0.1; done
+	check "the concurrent key add reached its header write" [ -e "$T/.held" ]
+	vrun "$P2" key remove "$T/w3" 1
+	check "key remove of slot 1 meanwhile exits 0" rc_is 0
+	touch "$T/.go"
+	wait "$addpid"
+	addrc=$?
+	cat "$T/.add.out" "$T/.add.err" >>"$ALL"
+	check "the stale key add exits 1" [ "$addrc" = 1 ]
+	check "it says another command changed the header, in one line" \
+		[ "$(cat "$T/.add.err")" = "veilfs: key add: the header of $T/w3 was changed by another command meanwhile; nothing written (run it again)" ]
+	vrun /dev/null key list "$T/w3"
+	check "the removed slot stays removed: one slot left" [ "$(wc -l <"$OUT")" = 1 ]
+	expect_fail "the removed passphrase" 5 "$P3" ls "$T/w3"
+	expect_fail "the passphrase of the refused key add" 5 "$PN" ls "$T/w3"
+else
+	echo "skipped: concurrent key commands (needs meson -Dtest_hooks=true)" | comment
+fi
+
 done_testing

@@ -30,7 +30,7 @@ int main(int argc, char **argv)
 	uint8_t *master = NULL;
 	char *oldp = NULL, *newp = NULL;
 	size_t ol, nl;
-	int dfd = -1, slot, ret = 1;
+	int dfd = -1, slot, in_place, ret = 1;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: setpass CIPHERDIR <OLD-AND-NEW-LINES\n");
@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	    veil_header_unlock(&h, oldp, ol, master, &slot) < 0 ||
 	    veil_kdf_profile_params(VEIL_KDF_INTERACTIVE, &kdf) < 0 ||
 	    veil_header_set_slot(&h, slot, master, newp, nl, &kdf) < 0 ||
-	    veil_header_replace(dfd, "veilfs.conf", &h) < 0) {
+	    veil_header_replace(dfd, "veilfs.conf", &h, NULL, &in_place) < 0) {
 		fprintf(stderr, "setpass: failed\n");
 		goto out;
 	}

@@ -216,12 +216,13 @@ static int install(int dfd, int i)
 static void test_replace(int dfd)
 {
 	long total, total2 = 0;
-	int bad = 0, bad2 = 0, runs2 = 0, leftovers = 0;
+	int in_place, bad = 0, bad2 = 0, runs2 = 0, leftovers = 0;
 
 	if (install(dfd, 0) < 0)
 		return;
 	calls = 0;
-	if (!ok(veil_header_replace(dfd, VEIL_CONF_NAME, &hv[1]) == 0 && which(dfd) == 1,
+	if (!ok(veil_header_replace(dfd, VEIL_CONF_NAME, &hv[1], NULL, &in_place) == 0 &&
+			which(dfd) == 1,
 		"replace without a crash"))
 		return;
 	total = calls;
@@ -233,7 +234,7 @@ static void test_replace(int dfd)
 			return;
 		calls = 0;
 		crash_at = n;
-		(void)!veil_header_replace(dfd, VEIL_CONF_NAME, &hv[1]);
+		(void)!veil_header_replace(dfd, VEIL_CONF_NAME, &hv[1], NULL, &in_place);
 		crash_at = -1;
 		w = which(dfd);
 		if (w != 0 && w != 1 && bad++ < 5)
@@ -249,11 +250,11 @@ static void test_replace(int dfd)
 				return;
 			calls = 0;
 			crash_at = n;
-			(void)!veil_header_replace(dfd, VEIL_CONF_NAME, &hv[1]);
+			(void)!veil_header_replace(dfd, VEIL_CONF_NAME, &hv[1], NULL, &in_place);
 			w = which(dfd);
 			calls = 0;
 			crash_at = m;
-			(void)!veil_header_replace(dfd, VEIL_CONF_NAME, &hv[2]);
+			(void)!veil_header_replace(dfd, VEIL_CONF_NAME, &hv[2], NULL, &in_place);
 			crash_at = -1;
 			runs2++;
 			w2 = which(dfd);
