@@ -155,6 +155,8 @@ void vnode_set_name(struct veil_fs *fs, struct vnode *vn, struct vnode *dir, con
 void vnode_name_going(struct veil_fs *fs, struct vnode *dir, const char *bname, dev_t dev,
 		      ino_t ino);
 int vnode_iv(struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES]);
+/* -ESTALE if @fd (of @vn) was deleted or replaced behind our back, else 0. */
+int vnode_check_live(struct veil_fs *fs, struct vnode *vn, int fd);
 /* Open the backing object of @vn with @flags through /proc/self/fd. */
 int vnode_open(struct veil_fs *fs, struct vnode *vn, int flags);
 /* "/proc/self/fd/N" of a borrowed fd, for *xattr, chmod and utimensat. */

@@ -451,6 +451,30 @@ void fd_proc_path(int fd, char buf[static 64])
 	snprintf(buf, 64, "/proc/self/fd/%d", fd);
 }
 
+/*
+ * A file deleted or replaced in the backing store behind our back (a sync
+ * client renames its finished copy over the name): the kernel may keep its
+ * dentry for the old object up to the entry timeout, and opening that would
+ * show the old contents after the new ones arrived. -ESTALE makes open(2)
+ * look the name up again (the VFS retries once with LOOKUP_REVAL) and open
+ * what is there now, or fail with ENOENT. Objects whose last name we removed
+ * ourselves are pinned and stay openable (open-unlinked files).
+ */
+int vnode_check_live(struct veil_fs *fs, struct vnode *vn, int fd)
+{
+	struct stat st;
+	bool stale;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_nlink > 0)
+		return 0;
+	pthread_mutex_lock(&fs->mutex);
+	stale = vn != &fs->root && !vn->pinned;
+	pthread_mutex_unlock(&fs->mutex);
+	return stale ? -ESTALE : 0;
+}
+
 int vnode_open(struct veil_fs *fs, struct vnode *vn, int flags)
 {
 	char name[64];

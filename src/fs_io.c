@@ -273,6 +273,12 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -fd);
 		return;
 	}
+	ret = vnode_check_live(fs, vn, fd);
+	if (ret < 0) {
+		close(fd);
+		fuse_reply_err(req, -ret);
+		return;
+	}
 	if (vn->type == S_IFREG) {
 		uint64_t size;
 
