@@ -334,10 +334,40 @@ int veil_longname_store(int dfd, const char *backing, const char *enc)
 	return write_atomic(dfd, side, enc, strlen(enc), 0444, false);
 }
 
+static size_t long_conflict_split(const char *dname);
+
+/* Does directory @dfd hold a Syncthing conflict copy of long-name object @backing? */
+static bool long_conflict_present(int dfd, const char *backing)
+{
+	const char *h = backing + sizeof(VEIL_LONGNAME_PREFIX) - 1;
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	bool found = false;
+	size_t dot;
+	DIR *d;
+
+	if (fd < 0)
+		return false;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return false;
+	}
+	while (!found && (de = readdir(d))) {
+		dot = long_conflict_split(de->d_name);
+		found = dot && strcmp(de->d_name + dot + 1, h) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
 int veil_longname_remove(int dfd, const char *backing)
 {
 	char side[VEIL_LONGNAME_LEN + sizeof(VEIL_LONGNAME_SUFFIX)];
 
+	/* A conflict copy of this object is named by this sidecar: keep it. */
+	if (long_conflict_present(dfd, backing))
+		return 0;
 	snprintf(side, sizeof(side), "%s%s", backing, VEIL_LONGNAME_SUFFIX);
 	if (unlinkat(dfd, side, 0) < 0 && errno != ENOENT)
 		return -errno;
@@ -374,7 +404,7 @@ long veil_entry_decode(const struct veil_volume *v, int dfd,
 	case VEIL_ENTRY_FOREIGN: {
 		char enc2[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
 		struct stat st;
-		long n = veil_conflict_decode(v, iv, dname, out);
+		long n = veil_conflict_decode(v, dfd, iv, dname, out);
 
 		/*
 		 * A conflict copy whose shown name is the name of an entry of this
@@ -421,13 +451,65 @@ static bool conflict_suffix(const char *s)
 	return false;
 }
 
-long veil_conflict_decode(const struct veil_volume *v, const uint8_t iv[static VEIL_DIRIV_BYTES],
-			  const char *dname, char *out)
+/*
+ * Syncthing puts its marker before the last dot of a name, so the conflict
+ * copy of long-name object "veilfs.ln.<H>" is "veilfs.ln.sync-conflict-<S>.<H>".
+ * It has no sidecar of its own: the object's sidecar names it. Returns the
+ * offset of ".<H>" in @dname, or 0 if @dname is not of that shape.
+ */
+static size_t long_conflict_split(const char *dname)
+{
+	static const char pre[] = VEIL_LONGNAME_PREFIX "sync-conflict-";
+	const size_t p = sizeof(VEIL_LONGNAME_PREFIX) - 1;
+	const char *dot = strrchr(dname, '.');
+	size_t n;
+
+	if (strncmp(dname, pre, sizeof(pre) - 1) != 0 || !dot ||
+	    (size_t)(dot - dname) <= sizeof(pre) - 1 || strlen(dot + 1) != VEIL_LONGNAME_LEN - p)
+		return 0;
+	for (n = p; dname + n != dot; n++)
+		if (!b64url_char(dname[n]))
+			return 0;
+	for (const char *c = dot + 1; *c; c++)
+		if (!b64url_char(*c))
+			return 0;
+	return (size_t)(dot - dname);
+}
+
+static long long_conflict_decode(const struct veil_volume *v, int dfd,
+				 const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname,
+				 char *out)
+{
+	const size_t p = sizeof(VEIL_LONGNAME_PREFIX) - 1;
+	size_t dot = long_conflict_split(dname), slen;
+	char object[VEIL_LONGNAME_LEN + 1];
+	long r;
+
+	if (!dot)
+		return -EINVAL;
+	snprintf(object, sizeof(object), "%s%s", VEIL_LONGNAME_PREFIX, dname + dot + 1);
+	r = veil_entry_decode(v, dfd, iv, object, out);
+	if (r < 0)
+		return -EINVAL;
+	/* The suffix shown: "." followed by "sync-conflict-<S>". */
+	slen = dot - p + 1;
+	if ((size_t)r + slen > VEIL_NAME_MAX)
+		return -EINVAL;
+	out[r] = '.';
+	memcpy(out + r + 1, dname + p, slen - 1);
+	out[r + slen] = '\0';
+	return r + (long)slen;
+}
+
+long veil_conflict_decode(const struct veil_volume *v, int dfd,
+			  const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname, char *out)
 {
 	char plain[VEIL_NAME_MAX + 1];
 	size_t n = 0, slen, plen;
 	long r;
 
+	if (strncmp(dname, VEIL_LONGNAME_PREFIX, sizeof(VEIL_LONGNAME_PREFIX) - 1) == 0)
+		return long_conflict_decode(v, dfd, iv, dname, out);
 	while (b64url_char(dname[n]))
 		n++;
 	/*
@@ -472,7 +554,7 @@ int veil_conflict_find(const struct veil_volume *v, int dfd,
 	while ((de = readdir(d))) {
 		if (veil_entry_classify(de->d_name) != VEIL_ENTRY_FOREIGN)
 			continue;
-		if (veil_conflict_decode(v, iv, de->d_name, shown) >= 0 &&
+		if (veil_conflict_decode(v, dfd, iv, de->d_name, shown) >= 0 &&
 		    strcmp(shown, name) == 0) {
 			memcpy(backing, de->d_name, strlen(de->d_name) + 1);
 			ret = 0;

@@ -90,6 +90,7 @@ int veil_name_to_backing(const struct veil_volume *v, const uint8_t iv[static VE
 
 /* Write the sidecar of long name @backing holding @enc (atomic, fsynced). */
 int veil_longname_store(int dfd, const char *backing, const char *enc) VEIL_MUST_CHECK;
+/* Remove the sidecar of @backing, unless a conflict copy of it still needs it. */
 int veil_longname_remove(int dfd, const char *backing);
 
 /*
@@ -109,12 +110,14 @@ long veil_entry_decode(const struct veil_volume *v, int dfd,
  * Sync tools put conflict copies next to a file, named after it with a
  * suffix: "NAME (conflicted copy 2026-01-01)", "NAME.sync-conflict-...".
  * When a foreign entry @dname starts with an encrypted name of this
- * directory followed by such a suffix, write the plaintext name followed by
- * the same suffix to @out (VEIL_NAME_MAX + 1) and return its length; else
- * -EINVAL.
+ * directory followed by such a suffix, or is Syncthing's copy of a long-name
+ * object of directory @dfd ("veilfs.ln.sync-conflict-<S>.<H>", named by the
+ * sidecar of "veilfs.ln.<H>"), write the plaintext name followed by the
+ * suffix to @out (VEIL_NAME_MAX + 1) and return its length; else -EINVAL.
  */
-long veil_conflict_decode(const struct veil_volume *v, const uint8_t iv[static VEIL_DIRIV_BYTES],
-			  const char *dname, char *out) VEIL_MUST_CHECK;
+long veil_conflict_decode(const struct veil_volume *v, int dfd,
+			  const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname,
+			  char *out) VEIL_MUST_CHECK;
 
 /* Does @name look like the display name of a conflict copy? */
 bool veil_conflict_name(const char *name);

@@ -35,12 +35,13 @@
 #include "veilfs/names.h"
 #include "veilfs/reverse.h"
 #include "veilfs/recovery.h"
+#include "veilfs/volume.h"
 
 #include "../tap.h"
 
 /* Deleting a vector from the doc must fail the test. */
-#define EXPECTED_VECTORS 15
-#define EXPECTED_OUTPUTS 75
+#define EXPECTED_VECTORS 18
+#define EXPECTED_OUTPUTS 78
 
 #define MAX_VECTORS 64
 #define MAX_KV 48
@@ -650,6 +651,70 @@ out:
 	veil_keys_free(k);
 }
 
+/*
+ * A sync tool's conflict copy next to the backing name of "name": what a
+ * decoder shows for "entry" (format.md §2.1), in a scratch directory that
+ * holds the sidecar when the name is long.
+ */
+static void do_conflict(struct vec *v)
+{
+	uint8_t iv[VEIL_DIRIV_BYTES];
+	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1], shown[VEIL_NAME_MAX + 1];
+	char dir[] = "/tmp/veilfs-vector-XXXXXX", entry[VEIL_ENCNAME_MAX + 64];
+	struct veil_volume vol = { .dirfd = -1, .conf_dirfd = -1 };
+	uint8_t *name = NULL, *ent = NULL;
+	size_t len = 0, elen = 0;
+	int dfd = -1;
+	bool lng = false;
+	long n;
+
+	vol.keys = keys_from(v);
+	if (!vol.keys || !in_fixed(v, "dir_iv", iv, sizeof(iv)))
+		goto out;
+	name = in_bytes(v, "name", &len);
+	ent = in_bytes(v, "entry", &elen);
+	if (!name || !ent)
+		goto out;
+	if (elen >= sizeof(entry)) {
+		vfail(v, "entry too long");
+		goto out;
+	}
+	memcpy(entry, ent, elen);
+	entry[elen] = '\0';
+	n = veil_name_encrypt(vol.keys, iv, (const char *)name, len, enc);
+	if (n < 0 || !mkdtemp(dir)) {
+		vfail(v, "setup: %s", n < 0 ? strerror((int)-n) : strerror(errno));
+		goto out;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	lng = veil_name_backing(enc, (size_t)n, backing);
+	if (dfd < 0 || (lng && veil_longname_store(dfd, backing, enc) < 0)) {
+		vfail(v, "cannot prepare %s", dir);
+		goto out;
+	}
+	ok(veil_entry_classify(entry) == VEIL_ENTRY_FOREIGN,
+	   "conflict vector at line %d: the entry is foreign", v->open_line + 1);
+	n = veil_entry_decode(&vol, dfd, iv, entry, shown);
+	if (n < 0)
+		vfail(v, "veil_entry_decode: %s", strerror((int)-n));
+	else
+		out_bytes(v, "shown", OUT_TEXT, shown, (size_t)n);
+out:
+	if (dfd >= 0) {
+		if (lng) {
+			char side[VEIL_ENCNAME_MAX + 8];
+
+			snprintf(side, sizeof(side), "%s%s", backing, VEIL_LONGNAME_SUFFIX);
+			unlinkat(dfd, side, 0);
+		}
+		close(dfd);
+		rmdir(dir);
+	}
+	free(name);
+	free(ent);
+	veil_keys_free(vol.keys);
+}
+
 static void do_link(struct vec *v)
 {
 	uint8_t nonce[VEIL_AEAD_NONCE_BYTES];
@@ -1155,6 +1220,7 @@ static const struct {
 	{ "header", do_header },   { "reverse_file", do_reverse_file },
 	{ "reverse", do_reverse },
 	{ "header_slots", do_header_slots }, { "recovery", do_recovery },
+	{ "conflict", do_conflict },
 };
 
 static void compute(struct vec *v)

@@ -392,6 +392,28 @@ static void test_longnames(struct veil_volume *v)
 		unlinkat(dfd, sbk, 0);
 		unlinkat(dfd, sside, 0);
 	}
+	write_file_at(dfd, side, enc, strlen(enc));
+	{
+		/* Syncthing's copy of the long-name object, named by its sidecar. */
+		char copy[VEIL_ENCNAME_MAX + 64], want[VEIL_NAME_MAX + 64];
+
+		snprintf(copy, sizeof(copy), "%ssync-conflict-20261201-120000-ABCDEFG.%s",
+			 VEIL_LONGNAME_PREFIX, bk + strlen(VEIL_LONGNAME_PREFIX));
+		snprintf(want, sizeof(want), "%s.sync-conflict-20261201-120000-ABCDEFG", name);
+		write_file_at(dfd, copy, "y", 1);
+		n = veil_entry_decode(v, dfd, iv, copy, out);
+		ok(n == (long)strlen(want) && strcmp(out, want) == 0,
+		   "a long name's sync-conflict copy shows as NAME.sync-conflict-... (%ld)", n);
+		r = veil_conflict_find(v, dfd, iv, want, out);
+		ok(r == 0 && strcmp(out, copy) == 0, "and is found by that name (%d)", r);
+		r = veil_longname_remove(dfd, bk);
+		n = veil_entry_decode(v, dfd, iv, bk, out);
+		ok(r == 0 && n == 200, "removing the object keeps the sidecar its copy needs (%ld)", n);
+		unlinkat(dfd, copy, 0);
+		copy[strlen(copy) - 1] = copy[strlen(copy) - 1] == 'A' ? 'B' : 'A';
+		n = veil_entry_decode(v, dfd, iv, copy, out);
+		ok(n == -EINVAL, "a copy of another long name is not shown (%ld)", n);
+	}
 	r = veil_longname_remove(dfd, bk);
 	n = veil_entry_decode(v, dfd, iv, bk, out);
 	ok(r == 0 && n == -EBADMSG, "a long name without its sidecar -> -EBADMSG (%ld)", n);
