@@ -466,6 +466,32 @@ int veil_header_load(int dirfd, const char *name, struct veil_header *h)
 	return veil_header_parse(buf, got, h);
 }
 
+int veil_rename_noreplace(int fromfd, const char *from, int tofd, const char *to)
+{
+	struct stat st;
+
+	if (renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -errno;
+	if (fstatat(fromfd, from, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode)) {
+		if (linkat(fromfd, from, tofd, to, 0) == 0) {
+			if (unlinkat(fromfd, from, 0) < 0)
+				return -errno;
+			return 0;
+		}
+		if (errno == EEXIST)
+			return -EEXIST;
+	}
+	if (fstatat(tofd, to, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return -EEXIST;
+	if (errno != ENOENT)
+		return -errno;
+	return renameat(fromfd, from, tofd, to) < 0 ? -errno : 0;
+}
+
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n) {
@@ -502,8 +528,7 @@ static int store_at(int dirfd, const char *name, const struct veil_header *h, in
 		ret = -errno;
 	if (ret == 0) {
 		if (exclusive) {
-			if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0)
-				ret = -errno;
+			ret = veil_rename_noreplace(dirfd, tmp, dirfd, name);
 		} else if (renameat(dirfd, tmp, dirfd, name) < 0) {
 			ret = -errno;
 		}

@@ -100,7 +100,9 @@ static int write_atomic(int dfd, const char *name, const void *data, size_t n, m
 		ret = -errno;
 	if (ret == 0)
 		veil_test_pause("atomic-write");
-	if (ret == 0 && renameat2(dfd, tmp, dfd, name, noreplace ? RENAME_NOREPLACE : 0) < 0)
+	if (ret == 0 && noreplace)
+		ret = veil_rename_noreplace(dfd, tmp, dfd, name);
+	else if (ret == 0 && renameat(dfd, tmp, dfd, name) < 0)
 		ret = -errno;
 	if (ret < 0) {
 		unlinkat(dfd, tmp, 0);
@@ -286,10 +288,9 @@ int veil_mkdir_diriv_owned(int parentfd, const char *bname, mode_t mode, uid_t u
 	if (ret < 0)
 		goto fail;
 	veil_test_pause("mkdir");
-	if (renameat2(parentfd, tmp, parentfd, bname, RENAME_NOREPLACE) < 0) {
-		ret = -errno;
+	ret = veil_rename_noreplace(parentfd, tmp, parentfd, bname);
+	if (ret < 0)
 		goto fail;
-	}
 	veil_temp_release(tmp);
 	ret = veil_fsync_dir(parentfd);
 	if (ret < 0) {

@@ -235,4 +235,14 @@ int veil_header_store(int dirfd, const char *name, const struct veil_header *h,
 int veil_header_replace(int dirfd, const char *name, const struct veil_header *h,
 			const struct veil_header *expect, int *in_place) VEIL_MUST_CHECK;
 
+/*
+ * renameat(2) that never replaces an existing @to: RENAME_NOREPLACE, or, on
+ * a backing store that rejects the flag with EINVAL (sshfs, several network
+ * filesystems), link(2) + unlink(2) for a file (atomic: link fails with
+ * EEXIST) and, for a directory or where links fail too, a check that @to is
+ * absent followed by a plain rename (a short window only on such stores).
+ * 0 or -errno (-EEXIST if @to exists).
+ */
+int veil_rename_noreplace(int fromfd, const char *from, int tofd, const char *to) VEIL_MUST_CHECK;
+
 #endif
