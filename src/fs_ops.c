@@ -428,6 +428,9 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 	}
 	fd_proc_path(ret, proc);
 	ret = linkat(AT_FDCWD, proc, dir->fd, backing, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+	/* A store without hard links (sshfs -o disable_hardlink): link(2)'s EPERM. */
+	if (ret == -ENOSYS || ret == -EOPNOTSUPP)
+		ret = -EPERM;
 	vnode_fd_put(fs, vn);
 	if (ret < 0) {
 		undo_new_name(dir, backing, is_long);

@@ -20,6 +20,7 @@
 #include "fs.h"
 #include "fs_reverse.h"
 #include "mountopts.h"
+#include "veilfs/temp.h"
 
 /* Undo the octal escapes of /proc/self/mountinfo in place. */
 static void unescape(char *s)
@@ -290,6 +291,45 @@ static int mount_check(struct mount *m)
 }
 
 /*
+ * Hard links need a backing store that keeps them: one inode under both
+ * names. sshfs cannot (SFTP has no inode numbers): it shows each name as an
+ * inode of its own with a link count of 1 and caches each name's size on its
+ * own, so after a write through one name the other reads a cut-off cipher
+ * file (EIO). Such a store is refused unless it refuses links itself
+ * (sshfs -o disable_hardlink; veilfs then answers link(2) with EPERM).
+ * The probe is a temporary (format.md §13) linked and removed again.
+ */
+static int probe_hardlinks(int dfd, const char *cipherdir)
+{
+	char a[VEIL_TEMP_NAME_MAX], b[VEIL_TEMP_NAME_MAX];
+	struct stat sa, sb;
+	bool broken = false;
+	int fd;
+
+	veil_temp_new(a, "probe");
+	veil_temp_new(b, "probe");
+	fd = openat(dfd, a, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		close(fd);
+		if (linkat(dfd, a, dfd, b, 0) == 0) {
+			broken = fstatat(dfd, a, &sa, AT_SYMLINK_NOFOLLOW) < 0 ||
+				 fstatat(dfd, b, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+				 sa.st_dev != sb.st_dev || sa.st_ino != sb.st_ino || sa.st_nlink != 2;
+			unlinkat(dfd, b, 0);
+		}
+		unlinkat(dfd, a, 0);
+	} /* else a read-only store: nothing will be linked */
+	veil_temp_release(a);
+	veil_temp_release(b);
+	if (!broken)
+		return 0;
+	veil_err("mount: %s: its filesystem keeps a hard link as a separate inode (as sshfs "
+		 "does); mount it with 'sshfs -o disable_hardlink' or use another store",
+		 cipherdir);
+	return -1;
+}
+
+/*
  * Every mount holds a shared lock on the cipher directory for its
  * lifetime; fsck --repair takes it exclusively, so neither can start
  * while the other runs.
@@ -426,6 +466,8 @@ int veil_cmd_mount(const struct veil_command *cmd, struct veil_args *a)
 		ret = veil_cli_open(m.cipherdir, m.config, &a->src, &m.v);
 	if (ret == 0)
 		ret = mount_lock(&m);
+	if (ret == 0 && !m.a->reverse && !m.ro && probe_hardlinks(m.v->dirfd, m.cipherdir) < 0)
+		ret = VEIL_EXIT_MOUNT;
 	if (ret == 0)
 		ret = mount_fuse_args(&m);
 	if (ret == 0)
