@@ -19,6 +19,7 @@ veil_pkgs_test=(
 	debootstrap                                  # tests/fresh-debian.sh (not run by run-all.sh)
 	libaio-dev                                   # integration-aio-stale (O_DIRECT writes with libaio)
 	strace                                       # cli-rekey: which directories rekey fsyncs
+	syncthing restic sshfs openssh-server        # tests/sync: real sync and backup engines on 127.0.0.1
 	ca-certificates
 )
 

@@ -251,21 +251,41 @@ _handlers = False
 
 
 def track(proc):
-    """Kill @proc (a Popen we started) at exit if it is still running."""
+    """Kill @proc (a Popen we started) at exit if it is still running; if
+    it leads a process group of its own (Popen(start_new_session=True)),
+    the whole group, so its children go too."""
+    try:
+        proc.veil_group = os.getpgid(proc.pid) == proc.pid
+    except OSError:
+        proc.veil_group = False
     _children.append(proc)
     return proc
+
+
+def _signal(proc, sig):
+    try:
+        if getattr(proc, "veil_group", False):
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+    except OSError:
+        pass
 
 
 def stop(proc, timeout=10):
     if proc in _children:
         _children.remove(proc)
     if proc.poll() is None:
-        proc.terminate()
+        _signal(proc, signal.SIGTERM)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal(proc, signal.SIGKILL)
             proc.wait()
+    if getattr(proc, "veil_group", False):
+        # Members that outlived the leader (the group id stays reserved
+        # while any member lives, so this reaches only ours).
+        _signal(proc, signal.SIGKILL)
 
 
 def _on_signal(signum, frame):
