@@ -172,17 +172,22 @@ static bool kill_setid(fuse_req_t req, struct vnode *vn, int fd)
 	return false;
 }
 
-/* Unchanged since we last wrote or opened it: the kernel's cached pages are good. */
-static bool unchanged(struct vnode *vn, int fd)
+/*
+ * Unchanged since we last wrote or opened it: 1, the kernel's cached pages
+ * are good; 0, we have no record; -1, changed behind our back (another
+ * daemon on the same cipher dir, a sync client writing in place).
+ */
+static int unchanged(struct vnode *vn, int fd)
 {
 	struct stat st;
-	bool same;
+	int same;
 
 	if (fstat(fd, &st) < 0)
-		return false;
+		return 0;
 	pthread_mutex_lock(&vn->lock);
-	same = vn->stamp_valid && !vn->changed_outside && same_ts(&st.st_mtim, &vn->stamp_mtime) &&
-	       same_ts(&st.st_ctim, &vn->stamp_ctime) && st.st_size == vn->stamp_size;
+	same = !vn->stamp_valid ? 0 :
+	       !vn->changed_outside && same_ts(&st.st_mtim, &vn->stamp_mtime) &&
+	       same_ts(&st.st_ctim, &vn->stamp_ctime) && st.st_size == vn->stamp_size ? 1 : -1;
 	vn->changed_outside = false;
 	vn->stamp_valid = true;
 	vn->stamp_mtime = st.st_mtim;
@@ -224,8 +229,8 @@ static void note_open(struct vnode *vn)
 	pthread_rwlock_unlock(&vn->io);
 }
 
-static int finish_open(fuse_req_t req, struct veil_fs *fs, struct vnode *vn, int fd,
-		       struct fuse_file_info *fi)
+static int finish_open(fuse_req_t req, struct veil_fs *fs, fuse_ino_t ino, struct vnode *vn,
+		       int fd, struct fuse_file_info *fi)
 {
 	struct vfile *f = malloc(sizeof(*f));
 	int ret = 0;
@@ -254,7 +259,22 @@ static int finish_open(fuse_req_t req, struct veil_fs *fs, struct vnode *vn, int
 		}
 	}
 	fi->fh = (uint64_t)(uintptr_t)f;
-	fi->keep_cache = unchanged(vn, fd);
+	switch (unchanged(vn, fd)) {
+	case 1:
+		fi->keep_cache = 1;
+		break;
+	case -1:
+		/*
+		 * Changed behind our back: besides the pages (keep_cache 0), the
+		 * kernel's cached size may be up to a timeout old, and reads stop
+		 * there. Drop the cached attributes only (offset -1: no page
+		 * work, so no lock the opener may hold is needed).
+		 */
+		veil_inval_attr(fs, ino);
+		/* fall through */
+	default:
+		fi->keep_cache = 0;
+	}
 	return 0;
 }
 
@@ -291,7 +311,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 	}
-	ret = finish_open(req, fs, vn, fd, fi);
+	ret = finish_open(req, fs, ino, vn, fd, fi);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
 	else
@@ -372,7 +392,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		goto err;
 	}
 	vn = vnode_of(req, e.ino);
-	ret = finish_open(req, fs, vn, fd, fi);
+	ret = finish_open(req, fs, e.ino, vn, fd, fi);
 	if (ret < 0) {
 		vnode_forget(fs, vn, 1);
 		goto err;
