@@ -59,6 +59,13 @@ struct vnode {
 	int opens;
 	bool iv_valid;
 	uint8_t iv[VEIL_DIRIV_BYTES];
+	/*
+	 * Directories: whether a sync tool left a second dir IV here (a
+	 * directory created on two machines before they synced; format.md §7),
+	 * so names may be under that IV too. Learnt by the first failed lookup
+	 * and by listings. Under @lock.
+	 */
+	enum { VN_ALT_UNKNOWN, VN_ALT_NONE, VN_ALT_SOME } alt;
 	char *path;         /* last known plaintext path, for log lines only */
 	/*
 	 * The backing file as this daemon last left it (after its own writes):

@@ -796,6 +796,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	for (;;) {
 		size_t entsize;
+		bool other_iv;
 		off_t next;
 		long n;
 
@@ -809,7 +810,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			}
 		}
 		next = d->entry->d_off;
-		n = veil_entry_decode(fs->v, d->fd, d->iv, d->entry->d_name, name);
+		n = veil_entry_decode_ex(fs->v, d->fd, d->iv, d->entry->d_name, name, &other_iv);
+		if (n >= 0 && other_iv) {
+			/* Under another dir IV (§7): lookups must try it too. */
+			pthread_mutex_lock(&dir->lock);
+			dir->alt = VN_ALT_SOME;
+			pthread_mutex_unlock(&dir->lock);
+		}
 		if (n < 0 && veil_entry_classify(d->entry->d_name) == VEIL_ENTRY_DOT) {
 			n = (long)strlen(d->entry->d_name); /* "." or ".." */
 			memcpy(name, d->entry->d_name, (size_t)n + 1);
@@ -819,6 +826,17 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			    veil_temp_remove(d->fd, d->entry->d_name, VEIL_TEMP_STALE_ONLY) == 0)
 				veil_log(LOG_INFO, "directory %s: removed a stale leftover of an "
 					 "interrupted operation", path_of(dir));
+			goto skip;
+		} else if (n < 0 && veil_diriv_conflict_name(d->entry->d_name)) {
+			/* Names made on another machine may be under this second IV. */
+			pthread_mutex_lock(&dir->lock);
+			dir->alt = VN_ALT_SOME;
+			pthread_mutex_unlock(&dir->lock);
+			if (!foreign_seen(dir, d->entry->d_name))
+				veil_log(LOG_NOTICE,
+					 "directory %s: a second directory IV from a sync tool (%s): "
+					 "names made under it are shown too",
+					 path_of(dir), d->entry->d_name);
 			goto skip;
 		} else if (n < 0) {
 			if (!foreign_seen(dir, d->entry->d_name)) {

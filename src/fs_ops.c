@@ -46,17 +46,54 @@ int fs_backing_name(struct veil_fs *fs, struct vnode *dir, const char *name, cha
 int fs_existing_backing(struct veil_fs *fs, struct vnode *dir, const char *name, char *enc,
 			char *backing)
 {
+	char enc2[VEIL_ENCNAME_MAX + 1], backing2[VEIL_ENCNAME_MAX + 1];
 	uint8_t iv[VEIL_DIRIV_BYTES];
 	struct stat st;
-	int ret = fs_backing_name(fs, dir, name, enc, backing);
+	int ret = fs_backing_name(fs, dir, name, enc, backing), r;
+	bool alt;
 
-	if (ret < 0 || !veil_conflict_name(name))
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&dir->lock);
+	alt = dir->alt == VN_ALT_SOME;
+	pthread_mutex_unlock(&dir->lock);
+	if (!alt && !veil_conflict_name(name))
 		return ret;
 	if (fstatat(dir->fd, backing, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
 		return ret;
-	if (vnode_iv(dir, iv) < 0 || veil_conflict_find(fs->v, dir->fd, iv, name, backing) < 0)
+	if (alt) {
+		r = veil_name_to_backing_secondary(fs->v, dir->fd, name, enc2, backing2);
+		if (r >= 0) {
+			memcpy(enc, enc2, strlen(enc2) + 1);
+			memcpy(backing, backing2, strlen(backing2) + 1);
+			return r;
+		}
+	}
+	if (!veil_conflict_name(name) || vnode_iv(dir, iv) < 0 ||
+	    veil_conflict_find(fs->v, dir->fd, iv, name, backing) < 0)
 		return ret; /* not a conflict copy either: the caller sees ENOENT */
 	return 0;
+}
+
+/*
+ * A lookup in @dir failed with ENOENT: if nobody looked yet, find out
+ * whether @dir has a second dir IV. True if it has one (look again).
+ */
+static bool learn_alt(struct vnode *dir)
+{
+	uint8_t alt[VEIL_DIRIV_SECONDARY_MAX][VEIL_DIRIV_BYTES];
+	int state, n;
+
+	pthread_mutex_lock(&dir->lock);
+	state = dir->alt;
+	pthread_mutex_unlock(&dir->lock);
+	if (state != VN_ALT_UNKNOWN)
+		return false;
+	n = veil_diriv_secondary(dir->fd, alt, VEIL_DIRIV_SECONDARY_MAX);
+	pthread_mutex_lock(&dir->lock);
+	dir->alt = n > 0 ? VN_ALT_SOME : VN_ALT_NONE;
+	pthread_mutex_unlock(&dir->lock);
+	return n > 0;
 }
 
 /* Turn backing attributes into plaintext ones. */
@@ -116,6 +153,12 @@ int fs_lookup_entry(struct veil_fs *fs, struct vnode *dir, const char *name,
 	if (ret < 0)
 		return ret;
 	fd = openat(dir->fd, backing, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && dir->type == S_IFDIR && learn_alt(dir)) {
+		ret = fs_existing_backing(fs, dir, name, enc, backing);
+		if (ret < 0)
+			return ret;
+		fd = openat(dir->fd, backing, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return -errno;
 	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {

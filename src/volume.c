@@ -375,8 +375,8 @@ int veil_longname_remove(int dfd, const char *backing)
 	return 0;
 }
 
-long veil_entry_decode(const struct veil_volume *v, int dfd,
-		       const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname, char *out)
+static long entry_decode_iv(const struct veil_volume *v, int dfd,
+			    const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname, char *out)
 {
 	char side[VEIL_LONGNAME_LEN + sizeof(VEIL_LONGNAME_SUFFIX)];
 	char enc[VEIL_ENCNAME_MAX + 2];
@@ -450,6 +450,137 @@ static bool conflict_suffix(const char *s)
 		return n > sizeof(sync) - 1;
 	}
 	return false;
+}
+
+/*
+ * The conflict copy a sync tool made of a directory IV (format.md §7):
+ * "veilfs.sync-conflict-<S>.diriv" (Syncthing puts its marker before the
+ * last dot) or "veilfs.diriv (... conflict ...)".
+ */
+bool veil_diriv_conflict_name(const char *name)
+{
+	static const char pre[] = "veilfs.sync-conflict-", ext[] = ".diriv";
+	const size_t n = strlen(name), dl = sizeof(VEIL_DIRIV_NAME) - 1;
+
+	if (n > dl && strncmp(name, VEIL_DIRIV_NAME, dl) == 0 && name[dl] == ' ')
+		return conflict_suffix(name + dl);
+	if (n <= sizeof(pre) - 1 + sizeof(ext) - 1 || strncmp(name, pre, sizeof(pre) - 1) != 0 ||
+	    strcmp(name + n - (sizeof(ext) - 1), ext) != 0)
+		return false;
+	for (size_t k = sizeof(pre) - 1; k < n - (sizeof(ext) - 1); k++)
+		if (!b64url_char(name[k]))
+			return false;
+	return true;
+}
+
+int veil_diriv_secondary(int dfd, uint8_t ivs[][VEIL_DIRIV_BYTES], int max)
+{
+	char names[VEIL_DIRIV_SECONDARY_MAX][NAME_MAX + 1];
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0, k = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (max > VEIL_DIRIV_SECONDARY_MAX)
+		max = VEIL_DIRIV_SECONDARY_MAX;
+	if (fd < 0)
+		return 0;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		int at;
+
+		if (!veil_diriv_conflict_name(de->d_name))
+			continue;
+		/* Keep the @max first in byte order, so every reader tries the same ones. */
+		for (at = n; at > 0 && strcmp(names[at - 1], de->d_name) > 0; at--)
+			;
+		if (at >= max)
+			continue;
+		if (n == max)
+			n--;
+		memmove(names[at + 1], names[at], (size_t)(n - at) * sizeof(names[0]));
+		snprintf(names[at], sizeof(names[at]), "%s", de->d_name);
+		n++;
+	}
+	closedir(d);
+	for (int i = 0; i < n; i++) {
+		uint8_t buf[VEIL_DIRIV_BYTES + 1];
+		size_t got;
+
+		if (read_small(dfd, names[i], buf, sizeof(buf), &got) == 0 &&
+		    got == VEIL_DIRIV_BYTES)
+			memcpy(ivs[k++], buf, VEIL_DIRIV_BYTES);
+	}
+	return k;
+}
+
+/*
+ * The IVs names of directory @dfd may be under: its veilfs.diriv as it is
+ * on disk now (a caller's copy may predate a sync tool replacing it), then
+ * the secondary ones. Returns their count.
+ */
+static int dir_ivs(int dfd, uint8_t ivs[][VEIL_DIRIV_BYTES])
+{
+	int n = veil_diriv_read(dfd, ivs[0]) == 0 ? 1 : 0;
+
+	return n + veil_diriv_secondary(dfd, ivs + n, VEIL_DIRIV_SECONDARY_MAX);
+}
+
+long veil_entry_decode(const struct veil_volume *v, int dfd,
+		       const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname, char *out)
+{
+	return veil_entry_decode_ex(v, dfd, iv, dname, out, NULL);
+}
+
+long veil_entry_decode_ex(const struct veil_volume *v, int dfd,
+			  const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname, char *out,
+			  bool *other_iv)
+{
+	uint8_t alt[VEIL_DIRIV_SECONDARY_MAX + 1][VEIL_DIRIV_BYTES];
+	long r = entry_decode_iv(v, dfd, iv, dname, out), r2;
+	enum veil_entry_kind kind;
+	int n;
+
+	if (other_iv)
+		*other_iv = false;
+	if (r != -EBADMSG)
+		return r;
+	kind = veil_entry_classify(dname);
+	if (kind != VEIL_ENTRY_NAME && kind != VEIL_ENTRY_LONG)
+		return r;
+	/* Made under a second IV of a directory created on two machines (§7)? */
+	n = dir_ivs(dfd, alt);
+	for (int i = 0; i < n; i++) {
+		if (memcmp(alt[i], iv, VEIL_DIRIV_BYTES) == 0) /* not secret */
+			continue;
+		r2 = entry_decode_iv(v, dfd, alt[i], dname, out);
+		if (r2 >= 0) {
+			if (other_iv)
+				*other_iv = true;
+			return r2;
+		}
+	}
+	return r;
+}
+
+int veil_name_to_backing_secondary(const struct veil_volume *v, int dfd, const char *name,
+				   char *enc, char *backing)
+{
+	uint8_t alt[VEIL_DIRIV_SECONDARY_MAX + 1][VEIL_DIRIV_BYTES];
+	int n = dir_ivs(dfd, alt), r;
+	struct stat st;
+
+	for (int i = 0; i < n; i++) {
+		r = veil_name_to_backing(v, alt[i], name, enc, backing);
+		if (r < 0)
+			return r;
+		if (fstatat(dfd, backing, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			return r;
+	}
+	return -ENOENT;
 }
 
 /*
@@ -702,15 +833,20 @@ int veil_path_resolve(const struct veil_volume *v, const char *path, int *dfd,
 		if (ret < 0)
 			goto out;
 		ret = 0;
-		if (!next) {
+		{
+			char enc2[VEIL_ENCNAME_MAX + 1], backing2[VEIL_ENCNAME_MAX + 1];
 			struct stat st;
 
-			/* The last component may be the display name of a conflict copy. */
-			if (veil_conflict_name(comp) &&
-			    fstatat(cur, backing, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
-				(void)!veil_conflict_find(v, cur, iv, comp, backing);
-			break;
+			if (fstatat(cur, backing, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+				/* Made under a second dir IV (§7), or a conflict copy's display name. */
+				if (veil_name_to_backing_secondary(v, cur, comp, enc2, backing2) >= 0)
+					memcpy(backing, backing2, strlen(backing2) + 1);
+				else if (!next && veil_conflict_name(comp))
+					(void)!veil_conflict_find(v, cur, iv, comp, backing);
+			}
 		}
+		if (!next)
+			break;
 		int nfd = openat(cur, backing, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 		if (nfd < 0) {

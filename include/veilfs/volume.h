@@ -105,6 +105,10 @@ int veil_longname_remove(int dfd, const char *backing);
 long veil_entry_decode(const struct veil_volume *v, int dfd,
 		       const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname,
 		       char *out) VEIL_MUST_CHECK;
+/* The same; *@other_iv says whether it decoded under another IV than @iv (§7). */
+long veil_entry_decode_ex(const struct veil_volume *v, int dfd,
+			  const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname, char *out,
+			  bool *other_iv) VEIL_MUST_CHECK;
 
 /*
  * Sync tools put conflict copies next to a file, named after it with a
@@ -118,6 +122,27 @@ long veil_entry_decode(const struct veil_volume *v, int dfd,
 long veil_conflict_decode(const struct veil_volume *v, int dfd,
 			  const uint8_t iv[static VEIL_DIRIV_BYTES], const char *dname,
 			  char *out) VEIL_MUST_CHECK;
+
+/*
+ * A directory created on two machines before they synced has two dir IVs:
+ * the sync tool keeps one as veilfs.diriv and the other as its conflict
+ * copy. Is @name such a copy ("veilfs.sync-conflict-<S>.diriv",
+ * "veilfs.diriv (... conflict ...)")?
+ */
+bool veil_diriv_conflict_name(const char *name);
+
+#define VEIL_DIRIV_SECONDARY_MAX 4
+
+/* Read the secondary dir IVs of @dfd (the first @max copies in byte order); their count. */
+int veil_diriv_secondary(int dfd, uint8_t ivs[][VEIL_DIRIV_BYTES], int max);
+
+/*
+ * @name is not in @dfd under the dir IV the caller knows: find it under the
+ * directory's veilfs.diriv as it is on disk now or under a secondary IV,
+ * writing its encrypted and backing names. 1 long, 0 short, -ENOENT.
+ */
+int veil_name_to_backing_secondary(const struct veil_volume *v, int dfd, const char *name,
+				   char *enc, char *backing) VEIL_MUST_CHECK;
 
 /* Does @name look like the display name of a conflict copy? */
 bool veil_conflict_name(const char *name);

@@ -40,8 +40,8 @@
 #include "../tap.h"
 
 /* Deleting a vector from the doc must fail the test. */
-#define EXPECTED_VECTORS 18
-#define EXPECTED_OUTPUTS 78
+#define EXPECTED_VECTORS 19
+#define EXPECTED_OUTPUTS 80
 
 #define MAX_VECTORS 64
 #define MAX_KV 48
@@ -651,6 +651,18 @@ out:
 	veil_keys_free(k);
 }
 
+static int write_at(int dfd, const char *name, const void *p, size_t n)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	ssize_t w;
+
+	if (fd < 0)
+		return -errno;
+	w = write(fd, p, n);
+	close(fd);
+	return w == (ssize_t)n ? 0 : -EIO;
+}
+
 /*
  * A sync tool's conflict copy next to the backing name of "name": what a
  * decoder shows for "entry" (format.md §2.1), in a scratch directory that
@@ -662,8 +674,9 @@ static void do_conflict(struct vec *v)
 	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1], shown[VEIL_NAME_MAX + 1];
 	char dir[] = "/tmp/veilfs-vector-XXXXXX", entry[VEIL_ENCNAME_MAX + 64];
 	struct veil_volume vol = { .dirfd = -1, .conf_dirfd = -1 };
-	uint8_t *name = NULL, *ent = NULL;
-	size_t len = 0, elen = 0;
+	uint8_t *name = NULL, *ent = NULL, siv[VEIL_DIRIV_BYTES], niv[VEIL_DIRIV_BYTES];
+	char secname[256] = "";
+	size_t len = 0, elen = 0, slen = 0;
 	int dfd = -1;
 	bool lng = false;
 	long n;
@@ -672,7 +685,10 @@ static void do_conflict(struct vec *v)
 	if (!vol.keys || !in_fixed(v, "dir_iv", iv, sizeof(iv)))
 		goto out;
 	name = in_bytes(v, "name", &len);
-	ent = in_bytes(v, "entry", &elen);
+	if (!find_kv(v, "secondary"))
+		ent = in_bytes(v, "entry", &elen);
+	else
+		ent = (uint8_t *)strdup("");
 	if (!name || !ent)
 		goto out;
 	if (elen >= sizeof(entry)) {
@@ -681,19 +697,44 @@ static void do_conflict(struct vec *v)
 	}
 	memcpy(entry, ent, elen);
 	entry[elen] = '\0';
-	n = veil_name_encrypt(vol.keys, iv, (const char *)name, len, enc);
+	if (find_kv(v, "secondary")) {
+		/* A secondary dir IV (format.md §7): names are made under it. */
+		uint8_t *sname = in_bytes(v, "secondary", &slen);
+
+		if (!sname || slen >= sizeof(secname) ||
+		    !in_fixed(v, "secondary_iv", siv, sizeof(siv))) {
+			free(sname);
+			goto out;
+		}
+		memcpy(secname, sname, slen);
+		secname[slen] = '\0';
+		free(sname);
+		memcpy(niv, siv, sizeof(niv));
+	} else {
+		memcpy(niv, iv, sizeof(niv));
+	}
+	n = veil_name_encrypt(vol.keys, niv, (const char *)name, len, enc);
 	if (n < 0 || !mkdtemp(dir)) {
 		vfail(v, "setup: %s", n < 0 ? strerror((int)-n) : strerror(errno));
 		goto out;
 	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	lng = veil_name_backing(enc, (size_t)n, backing);
-	if (dfd < 0 || (lng && veil_longname_store(dfd, backing, enc) < 0)) {
+	if (dfd < 0 || (lng && veil_longname_store(dfd, backing, enc) < 0) ||
+	    veil_diriv_write(dfd, iv) < 0 || (secname[0] && write_at(dfd, secname, siv, 16) < 0)) {
 		vfail(v, "cannot prepare %s", dir);
 		goto out;
 	}
-	ok(veil_entry_classify(entry) == VEIL_ENTRY_FOREIGN,
-	   "conflict vector at line %d: the entry is foreign", v->open_line + 1);
+	if (secname[0]) {
+		/* The entry is the backing name under the secondary IV. */
+		out_bytes(v, "entry", OUT_TEXT, backing, strlen(backing));
+		snprintf(entry, sizeof(entry), "%s", backing);
+		ok(veil_diriv_conflict_name(secname), "conflict vector at line %d: %s is a secondary "
+		   "dir IV", v->open_line + 1, secname);
+	}
+	ok(veil_entry_classify(entry) == (secname[0] ? VEIL_ENTRY_NAME : VEIL_ENTRY_FOREIGN),
+	   "conflict vector at line %d: the entry is %s", v->open_line + 1,
+	   secname[0] ? "an encoded name" : "foreign");
 	n = veil_entry_decode(&vol, dfd, iv, entry, shown);
 	if (n < 0)
 		vfail(v, "veil_entry_decode: %s", strerror((int)-n));
@@ -707,6 +748,9 @@ out:
 			snprintf(side, sizeof(side), "%s%s", backing, VEIL_LONGNAME_SUFFIX);
 			unlinkat(dfd, side, 0);
 		}
+		unlinkat(dfd, VEIL_DIRIV_NAME, 0);
+		if (secname[0])
+			unlinkat(dfd, secname, 0);
 		close(dfd);
 		rmdir(dir);
 	}

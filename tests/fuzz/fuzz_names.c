@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "veilfs/names.h"
+#include "veilfs/volume.h"
 
 #include "fuzz_common.h"
 
@@ -95,6 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 1: /* a directory entry name (NUL-terminated) */
 		(void)veil_entry_classify(s);
+		(void)veil_diriv_conflict_name(s);
 		check_name(k, s, strlen(s));
 		break;
 	case 2: /* a backing xattr name */

@@ -204,6 +204,64 @@ def t_conflict_long():
         check(read_file(os.path.join(m, "dir-08", cp)) == keep, "copy's content on %s" % m)
 
 
+def t_same_dir():
+    """The same directory made on both machines before they synced: each
+    made its own veilfs.diriv, Syncthing keeps one and a conflict copy of
+    the other; the names made under the other IV must still show."""
+    ma, mb = need_mounts()
+    a, b = state["A"], state["B"]
+    long_b = "B" * 200
+    a.pause(b)
+    b.pause(a)
+    try:
+        os.mkdir(os.path.join(ma, "twin"))
+        write_file(os.path.join(ma, "twin", "from-a"), b"made on A\n")
+        time.sleep(1.1)
+        os.mkdir(os.path.join(mb, "twin"))
+        write_file(os.path.join(mb, "twin", "from-b"), b"made on B\n")
+        write_file(os.path.join(mb, "twin", long_b), b"long name made on B\n")
+        os.mkdir(os.path.join(mb, "twin", "sub-b"))
+        write_file(os.path.join(mb, "twin", "sub-b", "deep"), b"deep on B\n")
+        a.scan(FOLDER)
+        b.scan(FOLDER)
+    finally:
+        a.resume(b)
+        b.resume(a)
+    wait_connected(a, b)
+    sync()
+    sync()
+    cipher_equal()
+    want = {"from-a": b"made on A\n", "from-b": b"made on B\n",
+            long_b: b"long name made on B\n"}
+    # Fresh mounts first: names found by path, before any listing.
+    for key, c in (("ca", state["ca"]), ("cb", state["cb"])):
+        with rv.mount_forward(c) as m:
+            for n, data in want.items():
+                check_eq(read_file(os.path.join(m.path, "twin", n)), data,
+                         "twin/%s by path on a fresh mount of %s" % (n[:20], key))
+            check_eq(read_file(os.path.join(m.path, "twin", "sub-b", "deep")), b"deep on B\n",
+                     "twin/sub-b/deep by path")
+    # The offline tools find them too.
+    r = rv.cmd("cat", state["ca"], "twin/from-b")
+    check(r.returncode == 0 and r.stdout == "made on B\n", "veilfs cat: %d %r %r" % (
+        r.returncode, r.stdout, r.stderr))
+    r = rv.cmd("ls", state["cb"], "twin")
+    check(r.returncode == 0 and "from-a" in r.stdout and "from-b" in r.stdout,
+          "veilfs ls: %d %r %r" % (r.returncode, r.stdout, r.stderr))
+    for m in (ma, mb):
+        check_eq(sorted(os.listdir(os.path.join(m, "twin"))), sorted(list(want) + ["sub-b"]),
+                 "listing of twin on %s" % m)
+        for n, data in want.items():
+            check_eq(read_file(os.path.join(m, "twin", n)), data, "twin/%s on %s" % (n[:20], m))
+    # Names made under the second IV can be renamed and removed.
+    os.rename(os.path.join(ma, "twin", "from-b"), os.path.join(ma, "twin", "renamed"))
+    os.unlink(os.path.join(ma, "twin", long_b))
+    sync()
+    for m in (ma, mb):
+        check_eq(sorted(os.listdir(os.path.join(m, "twin"))), ["from-a", "renamed", "sub-b"],
+                 "twin after rename and unlink on %s" % m)
+
+
 def t_in_flight():
     """B reads while Syncthing writes: a large file in flight, a file
     replaced under an open handle, many new small files."""
@@ -332,6 +390,8 @@ try:
     tap.run("renames, deletions, symlinks, changed files reach B", t_changes)
     tap.run("conflicting changes: Syncthing conflict copy shown decrypted on both", t_conflict_short)
     tap.run("conflicting changes to a long name: conflict copy shown on both", t_conflict_long)
+    tap.run("the same directory made on both machines: names under both dir IVs show",
+            t_same_dir)
     tap.run("while Syncthing writes, B never sees EIO, temporaries or torn files", t_in_flight)
     tap.run("a file changed on A while open on B: new content after reopen", t_reopen)
     tap.run("no authentication errors in either daemon log", t_logs)

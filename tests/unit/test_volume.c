@@ -303,6 +303,49 @@ static void test_symlinks(struct veil_volume *v)
 	free(out);
 }
 
+/* A directory created on two machines: names under its second dir IV (format.md §7). */
+static void test_secondary_iv(struct veil_volume *v)
+{
+	static const char sec[] = "veilfs.sync-conflict-20261201-120000-ABCDEFG.diriv";
+	uint8_t iv[VEIL_DIRIV_BYTES], iv2[VEIL_DIRIV_BYTES];
+	char enc[VEIL_ENCNAME_MAX + 1], bk[VEIL_ENCNAME_MAX + 1], out[VEIL_NAME_MAX + 1];
+	char enc2[VEIL_ENCNAME_MAX + 1], bk2[VEIL_ENCNAME_MAX + 1];
+	int dfd, r;
+	long n;
+
+	ok(veil_diriv_conflict_name(sec) &&
+	   veil_diriv_conflict_name("veilfs.diriv (conflicted copy 2026-01-01)") &&
+	   !veil_diriv_conflict_name(VEIL_DIRIV_NAME) &&
+	   !veil_diriv_conflict_name("veilfs.sync-conflict-.diriv") &&
+	   !veil_diriv_conflict_name("veilfs.sync-conflict-a b.diriv") &&
+	   !veil_diriv_conflict_name("veilfs.diriv.bak") &&
+	   !veil_diriv_conflict_name("veilfs.diriv (copy)"),
+	   "secondary dir IV names: the two conflict shapes and nothing else");
+	r = veil_mkdir_diriv(rootfd, "twin", 0700, iv);
+	dfd = openat(rootfd, "twin", O_RDONLY | O_DIRECTORY);
+	veil_random(iv2, sizeof(iv2));
+	write_file_at(dfd, sec, iv2, sizeof(iv2));
+	r = r < 0 ? r : veil_name_to_backing(v, iv2, "made elsewhere", enc, bk);
+	write_file_at(dfd, bk, "x", 1);
+	n = veil_entry_decode(v, dfd, iv, bk, out);
+	ok(r == 0 && n == 14 && strcmp(out, "made elsewhere") == 0,
+	   "a name under the secondary IV decodes (%ld)", n);
+	r = veil_name_to_backing_secondary(v, dfd, "made elsewhere", enc2, bk2);
+	ok(r == 0 && strcmp(bk2, bk) == 0, "and is found by its plaintext name (%d)", r);
+	r = veil_name_to_backing_secondary(v, dfd, "not there", enc2, bk2);
+	ok(r == -ENOENT, "a missing name is not found under either IV (%d)", r);
+	/* A FIFO or a wrong-sized file with that name is no IV. */
+	unlinkat(dfd, sec, 0);
+	mkfifoat(dfd, sec, 0600);
+	n = veil_entry_decode(v, dfd, iv, bk, out);
+	ok(n == -EBADMSG, "a FIFO named like a secondary IV is ignored (%ld)", n);
+	unlinkat(dfd, sec, 0);
+	write_file_at(dfd, sec, iv2, sizeof(iv2) - 1);
+	n = veil_entry_decode(v, dfd, iv, bk, out);
+	ok(n == -EBADMSG, "a 15-byte secondary IV is ignored (%ld)", n);
+	close(dfd);
+}
+
 static void test_longnames(struct veil_volume *v)
 {
 	uint8_t iv[VEIL_DIRIV_BYTES];
@@ -342,9 +385,14 @@ static void test_longnames(struct veil_volume *v)
 	{
 		uint8_t other[VEIL_DIRIV_BYTES];
 
+		char enc3[VEIL_ENCNAME_MAX + 1], bk3[VEIL_ENCNAME_MAX + 1];
+
+		/* Named under another directory's IV, then moved here. */
 		veil_random(other, sizeof(other));
-		n = veil_entry_decode(v, dfd, other, bk2, out);
-		ok(n == -EBADMSG, "a name moved from another directory -> -EBADMSG (%ld)", n);
+		r = veil_name_to_backing(v, other, "short", enc3, bk3);
+		n = veil_entry_decode(v, dfd, iv, bk3, out);
+		ok(r == 0 && n == -EBADMSG, "a name moved from another directory -> -EBADMSG (%ld)",
+		   n);
 	}
 
 	/* A sidecar copied from another long name does not belong to this object. */
@@ -576,6 +624,7 @@ int main(void)
 	test_symlinks(v);
 	test_longnames(v);
 	test_conflicts(v);
+	test_secondary_iv(v);
 	test_resolve(v);
 	veil_volume_close(v);
 	close(rootfd);
