@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -535,6 +536,82 @@ static int count_visit(void *ctx, const struct veil_walk_entry *we, void **cooki
 
 static const struct veil_walk_ops count_ops = { .visit = count_visit };
 
+/*
+ * NEWDIR is bound to the old volume while a rekey is unfinished: the file
+ * veilfs.rekey holds a magic and the MAC of the old header (format.md
+ * 3.10), a keyed hash of it and no secret. A rerun continues only into a
+ * directory holding the mark of its old volume; a finished rekey removes it.
+ */
+#define REKEY_MARK "veilfs.rekey"
+#define REKEY_MAGIC "VEILRKY1"
+#define REKEY_MARK_BYTES (sizeof(REKEY_MAGIC) - 1 + VEIL_HASH_BYTES)
+
+static void mark_fill(const struct veil_volume *old, uint8_t m[REKEY_MARK_BYTES])
+{
+	memcpy(m, REKEY_MAGIC, sizeof(REKEY_MAGIC) - 1);
+	memcpy(m + sizeof(REKEY_MAGIC) - 1, old->hdr.mac, VEIL_HASH_BYTES);
+}
+
+static int mark_write(int dfd, const struct veil_volume *old)
+{
+	uint8_t m[REKEY_MARK_BYTES];
+	int fd, ret = 0;
+
+	mark_fill(old, m);
+	fd = openat(dfd, REKEY_MARK, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, m, sizeof(m)) != (ssize_t)sizeof(m))
+		ret = -EIO;
+	if (ret == 0 && fsync(fd) < 0)
+		ret = -errno;
+	if (close(fd) < 0 && ret == 0)
+		ret = -errno;
+	if (ret < 0)
+		unlinkat(dfd, REKEY_MARK, 0);
+	return ret;
+}
+
+/* 1 if @dir holds the mark of @old, 0 if not. */
+static int mark_matches(const char *dir, const struct veil_volume *old)
+{
+	uint8_t want[REKEY_MARK_BYTES], got[REKEY_MARK_BYTES + 1];
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd;
+	ssize_t n = -1;
+
+	if (dfd < 0)
+		return 0;
+	fd = veil_open_regular(dfd, REKEY_MARK, O_RDONLY, NULL);
+	close(dfd);
+	if (fd < 0)
+		return 0;
+	n = read(fd, got, sizeof(got));
+	close(fd);
+	mark_fill(old, want);
+	return n == (ssize_t)sizeof(want) && memcmp(got, want, sizeof(want)) == 0;
+}
+
+/*
+ * The old volume is read like a mount reads it: a shared lock on its cipher
+ * directory, so no fsck --repair starts meanwhile (and none is running).
+ * A mount holding its own shared lock is refused too: files written to it
+ * meanwhile could be copied half old, half new.
+ */
+static int lock_old(struct veil_volume *old, const char *src)
+{
+	if (flock(old->dirfd, LOCK_EX | LOCK_NB) == 0)
+		return flock(old->dirfd, LOCK_SH) < 0 ? VEIL_EXIT_ERROR : 0;
+	if (flock(old->dirfd, LOCK_SH | LOCK_NB) < 0)
+		veil_err("rekey: %s is being repaired by 'veilfs fsck --repair'; rekey it when "
+			 "that is done",
+			 src);
+	else
+		veil_err("rekey: %s is mounted (or read by another rekey); unmount it first, or "
+			 "files written meanwhile could be copied half old, half new",
+			 src);
+	return VEIL_EXIT_ERROR;
+}
+
 static int dir_state(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -551,7 +628,7 @@ static int dir_state(const char *dir)
 }
 
 /* A new volume in @dir under a fresh master key, like veilfs init. */
-static int create_new(struct veil_args *a, const char *dir, uint32_t bs,
+static int create_new(struct veil_args *a, const char *dir, const struct veil_volume *old,
 		      const struct veil_kdf_params *kdf, struct veil_volume **out)
 {
 	struct veil_pass pass = { 0 };
@@ -573,7 +650,7 @@ static int create_new(struct veil_args *a, const char *dir, uint32_t bs,
 		goto out;
 	}
 	veil_random(master, VEIL_KEY_BYTES);
-	e = veil_header_create(&h, master, bs, pass.buf, pass.len, kdf);
+	e = veil_header_create(&h, master, old->hdr.block_size, pass.buf, pass.len, kdf);
 	if (e == 0)
 		e = veil_header_set_info(&h, 0, NULL, h.slots[0].created);
 	if (e == 0 && !a->no_rk)
@@ -585,18 +662,22 @@ static int create_new(struct veil_args *a, const char *dir, uint32_t bs,
 		e = -errno;
 	if (e == 0)
 		e = veil_diriv_create(dfd, iv);
+	if (e == 0 && (e = mark_write(dfd, old)) < 0)
+		unlinkat(dfd, VEIL_DIRIV_NAME, 0);
 	if (e < 0) {
 		veil_err("rekey: cannot set up the new volume in %s: %s", dir, strerror(-e));
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
 	if (!a->no_rk && a->rkfile && (ret = veil_cli_recovery_emit("rekey", a, &h, master))) {
+		unlinkat(dfd, REKEY_MARK, 0);
 		unlinkat(dfd, VEIL_DIRIV_NAME, 0);
 		goto out;
 	}
 	e = veil_header_store(dfd, VEIL_CONF_NAME, &h, 1);
 	if (e < 0) {
 		veil_err("rekey: cannot write the new volume header: %s", strerror(-e));
+		unlinkat(dfd, REKEY_MARK, 0);
 		unlinkat(dfd, VEIL_DIRIV_NAME, 0);
 		if (!a->no_rk && a->rkfile)
 			unlink(a->rkfile);
@@ -604,7 +685,7 @@ static int create_new(struct veil_args *a, const char *dir, uint32_t bs,
 		goto out;
 	}
 	printf("created the new volume %s (KDF %s, block size %u)\n", dir,
-	       a->kdf ? a->kdf : "moderate", bs);
+	       a->kdf ? a->kdf : "moderate", old->hdr.block_size);
 	if (!a->no_rk && !a->rkfile && (ret = veil_cli_recovery_emit("rekey", a, &h, master)))
 		goto out;
 	e = veil_volume_open(dir, NULL, out);
@@ -742,16 +823,20 @@ int veil_cmd_rekey(const struct veil_command *cmd, struct veil_args *a)
 	if (n > 0 && fstatat(AT_FDCWD, dst, &st, 0) == 0) {
 		char *c = NULL;
 
-		if (asprintf(&c, "%s/%s", dst, VEIL_CONF_NAME) < 0 || lstat(c, &st) < 0) {
-			veil_err("rekey: %s is not empty and not a volume an earlier rekey made; "
-				 "refusing to write into it",
-				 dst);
+		if (asprintf(&c, "%s/%s", dst, VEIL_CONF_NAME) < 0 || lstat(c, &st) < 0 ||
+		    !mark_matches(dst, r.old)) {
+			veil_err("rekey: %s is not empty and not a volume an unfinished rekey of %s "
+				 "made; refusing to write into it",
+				 dst, src);
 			free(c);
 			ret = VEIL_EXIT_USAGE;
 			goto out;
 		}
 		free(c);
 	}
+	ret = lock_old(r.old, src);
+	if (ret != 0)
+		goto out;
 	ret = veil_pass_read(&a->src, "Passphrase of the old volume: ", 0, 0, &secret);
 	if (ret != 0)
 		goto out;
@@ -765,7 +850,7 @@ int veil_cmd_rekey(const struct veil_command *cmd, struct veil_args *a)
 	if (ret != 0)
 		goto out;
 	if (n == 0) {
-		ret = create_new(a, dst, r.old->hdr.block_size, &kdf, &r.neu);
+		ret = create_new(a, dst, r.old, &kdf, &r.neu);
 	} else {
 		/* Continue: the new volume opens with the new passphrase (line 2). */
 		struct veil_pass np = { 0 };
@@ -846,8 +931,12 @@ int veil_cmd_rekey(const struct veil_command *cmd, struct veil_args *a)
 		veil_err("rekey: %d item(s) could not be rekeyed (listed above); the rest is in %s",
 			 r.errors, dst);
 		ret = VEIL_EXIT_INTEGRITY;
+	} else if (unlinkat(r.neu->dirfd, REKEY_MARK, 0) < 0 && errno != ENOENT) {
+		veil_err("rekey: %s: cannot remove %s: %s", dst, REKEY_MARK, strerror(errno));
+		ret = VEIL_EXIT_ERROR;
 	} else {
-		ret = VEIL_EXIT_OK;
+		/* Finished: NEWDIR is a volume of its own, no longer a rekey target. */
+		ret = veil_fsync_dir(r.neu->dirfd) < 0 ? VEIL_EXIT_ERROR : VEIL_EXIT_OK;
 	}
 out:
 	for (size_t i = 0; i < r.nlinks; i++)

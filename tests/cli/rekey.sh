@@ -82,4 +82,55 @@ else
 	check "strace is installed (.ci/packages.sh, test group)" false
 fi
 
+# An unfinished rekey binds NEWDIR to its old volume (veilfs.rekey); a
+# rerun continues only there, never into some other volume.
+check "the unfinished rekey left its mark in NEWDIR" [ -f "$T/n1/veilfs.rekey" ]
+vrun "$N" init --kdf interactive --no-recovery-key "$T/other"
+check "init of another volume exits 0" rc_is 0
+other=$(tree_sum "$T/other")
+expect_fail "rekey into another volume" 2 "$T/.both" rekey --kdf interactive \
+	--no-recovery-key "$V" "$T/other"
+check "the message names the refusal" err_has "not a volume an unfinished rekey of $V made"
+check "the other volume is unchanged" same_sum "$T/other" "$other"
+printf '%s\n%s\n' 'the-new-master-key-pass' 'the-new-master-key-pass' >"$T/.nn"
+n1=$(tree_sum "$T/n1")
+expect_fail "rekey of another old volume into an unfinished rekey's NEWDIR" 2 "$T/.nn" \
+	rekey --kdf interactive --no-recovery-key "$T/other" "$T/n1"
+check "that NEWDIR is unchanged" same_sum "$T/n1" "$n1"
+
+# A finished rekey removes the mark: its NEWDIR is a volume like any other.
+vrun "$T/.nn" rekey --kdf interactive --no-recovery-key "$T/other" "$T/o2"
+check "rekey of a volume without damage exits 0" rc_is 0
+check "the finished rekey removed its mark" [ ! -e "$T/o2/veilfs.rekey" ]
+expect_fail "rekey into a finished rekey's NEWDIR" 2 "$T/.nn" rekey --kdf interactive \
+	--no-recovery-key "$T/other" "$T/o2"
+
+# The old volume is locked as a mount locks it: not while fsck --repair
+# holds it exclusively, and not while it is mounted (a shared lock). A
+# one-process holder, so that killing it drops the lock.
+hold() {
+	rm -f "$T/.locked"
+	python3 -c 'import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(fd, fcntl.LOCK_EX if sys.argv[2] == "x" else fcntl.LOCK_SH)
+open(sys.argv[3], "w").close()
+time.sleep(60)' "$T/other" "$1" "$T/.locked" &
+	lk=$!
+	for _ in $(seq 100); do [ -e "$T/.locked" ] && break; sleep 0.1; done
+}
+hold x
+expect_fail "rekey while the old volume is being repaired" 1 "$T/.nn" \
+	rekey --kdf interactive --no-recovery-key "$T/other" "$T/o3"
+check "it names the repair" err_has "is being repaired by 'veilfs fsck --repair'"
+check "it created no NEWDIR" [ ! -e "$T/o3" ]
+kill "$lk"
+wait "$lk" 2>/dev/null
+hold s
+expect_fail "rekey while the old volume is mounted" 1 "$T/.nn" \
+	rekey --kdf interactive --no-recovery-key "$T/other" "$T/o3"
+check "it says to unmount first" err_has "is mounted (or read by another rekey); unmount it first"
+check "it created no NEWDIR either" [ ! -e "$T/o3" ]
+kill "$lk"
+wait "$lk" 2>/dev/null
+
 done_testing
