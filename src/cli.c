@@ -218,12 +218,27 @@ int veil_cli_recovery_precheck(const char *cmd, const struct veil_args *a)
 	return 0;
 }
 
+/* Write all of @p to @fd; 0 or an errno value. */
+static int write_full(int fd, const char *p, size_t n)
+{
+	for (size_t w = 0; w < n;) {
+		ssize_t r = write(fd, p + w, n - w);
+
+		if (r < 0 && errno != EINTR)
+			return errno;
+		if (r > 0)
+			w += (size_t)r;
+	}
+	return 0;
+}
+
 int veil_cli_recovery_emit(const char *cmd, const struct veil_args *a,
 			   const struct veil_header *h, const uint8_t *master)
 {
 	struct veil_recovery *rk = veil_secure_alloc(sizeof(*rk));
 	char *text = veil_secure_alloc(VEIL_RECOVERY_CHARS + 2);
-	int ret = VEIL_EXIT_ERROR, fd = -1;
+	int ret = VEIL_EXIT_ERROR, fd = -1, e = 0;
+	size_t n;
 
 	if (!rk || !text)
 		goto out;
@@ -232,22 +247,14 @@ int veil_cli_recovery_emit(const char *cmd, const struct veil_args *a,
 	rk->block_size = h->block_size;
 	rk->flags = h->flags;
 	veil_recovery_encode(rk, text);
+	n = strlen(text);
+	text[n++] = '\n';
 	if (a->rkfile) {
-		size_t n = strlen(text);
-		int e = 0;
-
-		text[n++] = '\n';
 		fd = open(a->rkfile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0)
 			e = errno;
-		for (size_t w = 0; !e && w < n;) {
-			ssize_t r = write(fd, text + w, n - w);
-
-			if (r < 0 && errno != EINTR)
-				e = errno;
-			else if (r > 0)
-				w += (size_t)r;
-		}
+		if (!e)
+			e = write_full(fd, text, n);
 		if (!e && fsync(fd) < 0)
 			e = errno;
 		if (fd >= 0 && close(fd) < 0 && !e)
@@ -261,13 +268,21 @@ int veil_cli_recovery_emit(const char *cmd, const struct veil_args *a,
 		}
 		printf("recovery key written to %s (keep it apart from the volume)\n", a->rkfile);
 	} else {
-		printf("\nRecovery key of this volume:\n\n    %s\n\n"
-		       "Write it down or print it and keep it somewhere safe, apart from the volume. "
-		       "It opens the volume without any passphrase and can rebuild a lost or "
-		       "damaged header ('veilfs recover'). It is the master key itself: changing "
+		/* The key goes from secure memory to write(2), never through stdio's buffer. */
+		printf("\nRecovery key of this volume:\n\n    ");
+		if (fflush(stdout) != 0)
+			e = errno;
+		if (!e)
+			e = write_full(STDOUT_FILENO, text, n);
+		if (e) {
+			veil_err("%s: writing to standard output: %s", cmd, strerror(e));
+			goto out;
+		}
+		printf("\nWrite it down or print it and keep it somewhere safe, apart from the "
+		       "volume. It opens the volume without any passphrase and can rebuild a lost "
+		       "or damaged header ('veilfs recover'). It is the master key itself: changing "
 		       "or removing passphrases does not revoke it; only 'veilfs rekey' does. "
-		       "It is shown only this once.\n",
-		       text);
+		       "It is shown only this once.\n");
 	}
 	if (fflush(stdout) != 0) {
 		veil_err("%s: writing to standard output: %s", cmd, strerror(errno));

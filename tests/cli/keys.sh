@@ -237,4 +237,21 @@ else
 	echo "skipped: concurrent key commands (needs meson -Dtest_hooks=true)" | comment
 fi
 
+# The recovery key is written with write(2) straight from secure memory:
+# the one write that carries it holds the key and its newline only, not
+# stdio's buffer with the text around it.
+if command -v strace >/dev/null; then
+	strace -f -qq -s 400 -e trace=write -o "$T/.strace" "$VEILFS" init --kdf interactive \
+		"$T/w6" <"$P1" >"$OUT" 2>"$ERR"
+	RC=$?
+	check "init under strace exits 0" rc_is 0
+	RK6=$(rk_of_output)
+	check "init under strace prints a recovery key" [ "${#RK6}" = 95 ]
+	check "the recovery key went out in a write(2) of its own" \
+		grep -qF "write(1, \"$RK6\\n\", 96)" "$T/.strace"
+	check "no other write carries it" [ "$(grep -cF "$RK6" "$T/.strace")" = 1 ]
+else
+	check "strace is installed" false
+fi
+
 done_testing
