@@ -91,13 +91,12 @@ static int unlock_for_change(const char *cmd, struct veil_args *a, struct veil_v
 
 /* Replace the header, unless another command changed it since @orig was read. */
 static int store(const char *cmd, struct veil_args *a, struct veil_volume *v,
-		 const struct veil_header *orig)
+		 const struct veil_header *orig, int *in_place)
 {
-	int in_place, e = veil_header_replace(v->conf_dirfd, v->conf_name, &v->hdr, orig,
-					      &in_place);
+	int e = veil_header_replace(v->conf_dirfd, v->conf_name, &v->hdr, orig, in_place);
 
 	if (e < 0)
-		return veil_cli_replace_error(cmd, a->argv[0], e, in_place);
+		return veil_cli_replace_error(cmd, a->argv[0], e, *in_place);
 	return 0;
 }
 
@@ -108,7 +107,7 @@ int veil_cmd_key_add(const struct veil_command *cmd, struct veil_args *a)
 	struct veil_kdf_params kdf;
 	uint8_t *master = veil_secure_alloc(VEIL_KEY_BYTES);
 	struct veil_header *orig = calloc(1, sizeof(*orig));
-	int ret, slot, e, idx = -1;
+	int ret, slot, e, idx = -1, in_place;
 	bool rec;
 
 	(void)cmd;
@@ -177,9 +176,10 @@ int veil_cmd_key_add(const struct veil_command *cmd, struct veil_args *a)
 	/* A key file is written before the header names a recovery slot. */
 	if (a->recovery && a->rkfile && (ret = veil_cli_recovery_emit("key add", a, &v->hdr, master)))
 		goto out;
-	ret = store("key add", a, v, orig);
+	ret = store("key add", a, v, orig, &in_place);
 	if (ret != 0) {
-		if (a->recovery && a->rkfile)
+		/* A header in place names the recovery slot: its key file stays. */
+		if (a->recovery && a->rkfile && !in_place)
 			unlink(a->rkfile);
 		goto out;
 	}
@@ -202,7 +202,7 @@ int veil_cmd_key_remove(const struct veil_command *cmd, struct veil_args *a)
 	char *end;
 	unsigned long idx = strtoul(arg, &end, 10);
 	struct veil_header *orig = calloc(1, sizeof(*orig));
-	int ret, slot, e;
+	int ret, slot, e, in_place;
 	bool rec, was_rec;
 
 	(void)cmd;
@@ -252,7 +252,7 @@ int veil_cmd_key_remove(const struct veil_command *cmd, struct veil_args *a)
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
-	ret = store("key remove", a, v, orig);
+	ret = store("key remove", a, v, orig, &in_place);
 	if (ret != 0)
 		goto out;
 	printf("removed key slot %lu%s\n", idx,

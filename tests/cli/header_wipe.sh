@@ -41,4 +41,26 @@ check "the symlink's target kept its mode and content" target_kept
 vrun "$NEW" ls "$V"
 check "the new passphrase opens the volume" rc_is 0
 
+# The new header is renamed into place, then the directory fsync fails: the
+# command must not claim the old header is unchanged (it is not).
+printf '%s\n%s\n' 'a-New passphrase-6d0e' 'a third passphrase-11' >"$T/.new-third"
+secret THIRD 'a third passphrase-11'
+VEIL_FAIL_DIRSYNC=1 LD_PRELOAD=$SHIM \
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+	"$VEILFS" passwd "$V" <"$T/.new-third" >"$OUT" 2>"$ERR"
+RC=$?
+check "passwd whose directory fsync fails exits 1" rc_is 1
+check "it says the new header is in place but may not survive a crash" \
+	err_has "passwd: the new header is in place, but syncing its directory failed"
+check "it does not say the old one is unchanged" not err_has "unchanged"
+vrun "$THIRD" ls "$V"
+check "the new passphrase does open the volume" rc_is 0
+printf '%s\n%s\n' 'a third passphrase-11' 'a fourth passphrase-22' >"$T/.third-fourth"
+VEIL_FAIL_DIRSYNC=1 LD_PRELOAD=$SHIM \
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+	"$VEILFS" key add --kdf interactive "$V" <"$T/.third-fourth" >"$OUT" 2>"$ERR"
+RC=$?
+check "key add: a failed directory fsync is reported the same way" \
+	err_has "key add: the new header is in place, but syncing its directory failed"
+
 done_testing

@@ -17,10 +17,13 @@
  *   PATH to that name, as a local attacker or another mount racing a
  *   create would; VEIL_CREATE_LOG=FILE gets one line per such open:
  *   "excl" or "noexcl".
+ * VEIL_FAIL_DIRSYNC=1 (tests/cli/header_wipe.sh): every fsync of a
+ *   directory fails with EIO, as on a failing disk.
  */
 /* Define openat and openat64 both, whatever meson asks for. */
 #undef _FILE_OFFSET_BITS
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -201,4 +204,15 @@ int mkdirat(int dfd, const char *name, mode_t mode)
 	if (dfd == AT_FDCWD)
 		note("mkdirat", name);
 	return NEXT(mkdirat)(dfd, name, mode);
+}
+
+int fsync(int fd)
+{
+	struct stat st;
+
+	if (getenv("VEIL_FAIL_DIRSYNC") && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		errno = EIO;
+		return -1;
+	}
+	return NEXT(fsync)(fd);
 }
