@@ -146,8 +146,15 @@ check "after recover the recovery key opens the volume" all_decrypt "$T/.rk"
 check "the rebuilt header has a recovery slot" grep -q recovery <("$VEILFS" key list "$V")
 expect_fail "recover when the header is intact" 2 "$T/.lines" recover --kdf interactive "$V"
 head -c 440 /dev/urandom >"$conf"
+# a second link outside: recover must overwrite the old file's bytes as
+# every header change does (format.md 3.9 step 4, 3.6), not just rename
+ln "$conf" "$T/oldconf"
+cp "$conf" "$T/oldconf.bytes"
 vrun "$T/.lines" recover --kdf interactive "$V"
 check "recover after the header was overwritten with random bytes exits 0" rc_is 0
+check "recover overwrote the old header file in place (same size, other bytes)" \
+	eval '[ "$(stat -c %s "$T/oldconf")" = 440 ] && ! cmp -s "$T/oldconf" "$T/oldconf.bytes"'
+check "recover leaves no old-header link behind" [ -z "$(find "$V" -name 'veilfs.tmp.confold*')" ]
 check "after recover (random header) every file decrypts with the new passphrase" \
 	all_decrypt "$PN"
 rm -f "$conf"
