@@ -60,6 +60,23 @@ printf '%s\r' "$pw" >"$T/.cr-eof"
 printf '%s\r\r\n' "$pw" >"$T/.crcrlf"
 printf '%s \n' "$pw" >"$T/.space"
 printf '%s\nsecond line\n' "$pw" >"$T/.twolines"
+chmod 600 "$T"/.crlf "$T"/.nolf "$T"/.cr-eof "$T"/.crcrlf "$T"/.space "$T"/.twolines
+
+# --passfile refuses a file other users may read or write (it stays a secret)
+for mode in 644 604 640 620 602; do
+	chmod "$mode" "$T/.crlf"
+	vrun /dev/null ls --passfile "$T/.crlf" "$T/a"
+	check "--passfile refuses a file of mode $mode (exit 2)" rc_is 2
+	check "--passfile mode $mode: one line that says why" \
+		grep -qx "veilfs: passphrase file $T/.crlf may be read or written by other users: .*chmod 600 $T/.crlf)" "$ERR"
+done
+chmod 600 "$T/.crlf"
+if [ "$(id -u)" = 0 ]; then
+	chown 65534 "$T/.crlf"
+	vrun /dev/null ls --passfile "$T/.crlf" "$T/a"
+	check "--passfile refuses a file another user owns (exit 2)" rc_is 2
+	chown 0 "$T/.crlf"
+fi
 vrun "$T/.crlf" ls "$T/a"
 check "stdin: a CRLF line ending is stripped (ls exits 0)" rc_is 0
 vrun /dev/null ls --passfile "$T/.crlf" "$T/a"

@@ -106,6 +106,7 @@ secret() {
 	SECRETS+=("$2")
 	local f=$T/.pass.${#SECRETS[@]}
 	printf '%s\n' "$2" >"$f"
+	chmod 600 "$f" # --passfile refuses a file others can read
 	printf -v "$1" '%s' "$f"
 }
 

@@ -8,12 +8,13 @@ secret NEW 'a-New passphrase-6d0e'
 secret NEW2 'third-passphrase-1b77'
 secret WRONG 'not-the-passphrase-00'
 # passwd reads the old passphrase on line 1 and the new one on line 2.
-both() { printf '%s\n%s\n' "$1" "$2" >"$3"; }
+both() { printf '%s\n%s\n' "$1" "$2" >"$3" && chmod 600 "$3"; }
 both 'veilfs-fixture-v1' 'a-New passphrase-6d0e' "$T/.old-new"
 both 'a-New passphrase-6d0e' 'third-passphrase-1b77' "$T/.new-new2"
 both 'not-the-passphrase-00' 'a-New passphrase-6d0e' "$T/.wrong-new"
 both 'a-New passphrase-6d0e' '' "$T/.new-empty"
 printf '%s\n' 'a-New passphrase-6d0e' >"$T/.new-only"
+chmod 600 "$T/.new-only"
 
 fixture v1
 V=$T/v1
@@ -77,6 +78,7 @@ secret CP 'config-pass-8a8a'
 both 'config-pass-8a8a' 'config-pass-new-9b9b' "$T/.cfg"
 SECRETS+=('config-pass-new-9b9b')
 printf '%s\n' 'config-pass-new-9b9b' >"$T/.cfg-new"
+chmod 600 "$T/.cfg-new"
 vrun "$CP" init --kdf interactive --config "$T/sep.conf" "$T/sep"
 check "init --config for passwd exits 0" rc_is 0
 vrun "$T/.cfg" passwd --config "$T/sep.conf" "$T/sep"

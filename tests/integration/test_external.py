@@ -28,6 +28,7 @@ def main():
     pw = os.path.join(ws.path, "pass")
     with open(pw, "w") as f:
         f.write(vol.passphrase + "\n")
+    os.chmod(pw, 0o600)
     old = os.urandom(10000)
     new = os.urandom(9000)
 

@@ -95,6 +95,7 @@ def main():
         pw = os.path.join(ws.path, "esc-pass")
         with open(pw, "w") as f:
             f.write(vol.passphrase + "\n")
+        os.chmod(pw, 0o600)
         mnt = ws.mkdir("mnt-esc")
         m = vol.mount(mnt, fg=True)
         try:

@@ -480,6 +480,7 @@ class Rev:
         self.passfile = os.path.join(ws.path, "passfile")
         with open(self.passfile, "w") as f:
             f.write(passphrase + "\n")
+        os.chmod(self.passfile, 0o600)
 
     def init_reverse(self, plain, config=None):
         cmd = [self.veilfs, "init", "--reverse", "--kdf", "interactive"]
