@@ -107,6 +107,8 @@ enum veil_opt {
 	VEIL_OPT_RO,
 	VEIL_OPT_O,
 	VEIL_OPT_FDCACHE,
+	VEIL_OPT_IDLE,
+	VEIL_OPT_LAZY,
 	VEIL_OPT_DECRYPT,
 	VEIL_OPT_OWNERS,
 	VEIL_OPT_DEVICES,
@@ -135,7 +137,8 @@ struct veil_args {
 	const char *rkfile; /* --recovery-key-file */
 	bool recovery, no_rk;
 	bool reverse, cross_mounts, decrypt, devices, setid, owners, unsafe_dest, foreground,
-		debug, ro;
+		debug, ro, lazy;
+	unsigned idle;        /* --idle, seconds (0: never) */
 	char *mount_opts;     /* every -o value, joined by ',' (malloc'd) */
 	const char **exclude; /* --exclude patterns (malloc'd array) */
 	int nexclude;
@@ -167,6 +170,7 @@ int veil_cmd_info(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_ls(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_cat(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_mount(const struct veil_command *cmd, struct veil_args *a);
+int veil_cmd_umount(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_export(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_path(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_speed(const struct veil_command *cmd, struct veil_args *a);

@@ -112,6 +112,8 @@ extern const struct fuse_lowlevel_ops veil_fs_ops;
  * thread, data-carrying ones on @nworkers threads (fs_loop.c). 0 or -errno.
  */
 int veil_session_loop(struct fuse_session *se, int nworkers);
+/* How many requests veil_session_loop() has received (for the idle watcher). */
+unsigned long veil_session_requests(void);
 
 /*
  * Direct-I/O writes bypass the kernel's page cache, so pages it holds for

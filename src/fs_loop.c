@@ -20,6 +20,8 @@
 #include <time.h>
 #include <linux/fuse.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,14 @@ struct veil_inval {
 
 /* Reads and writes up to this size are served on the receiving thread. */
 #define INLINE_IO_MAX (16 * 1024)
+
+/* Requests received so far: the idle watcher (mount_daemon.c) samples it. */
+static atomic_ulong requests;
+
+unsigned long veil_session_requests(void)
+{
+	return atomic_load_explicit(&requests, memory_order_relaxed);
+}
 
 struct job {
 	struct fuse_buf buf;
@@ -146,6 +156,7 @@ int veil_session_loop(struct fuse_session *se, int nworkers)
 	struct timespec spin_start = { 0, 0 };
 	bool spinning = false;
 	int fl = fcntl(fuse_session_fd(se), F_GETFL);
+	sigset_t all, old;
 
 	if (fl >= 0)
 		fcntl(fuse_session_fd(se), F_SETFL, fl | O_NONBLOCK);
@@ -153,9 +164,16 @@ int veil_session_loop(struct fuse_session *se, int nworkers)
 	pthread_mutex_init(&l.mu, NULL);
 	pthread_cond_init(&l.cv, NULL);
 	l.workers = calloc((size_t)nworkers, sizeof(*l.workers));
+	/*
+	 * SIGTERM, SIGINT and SIGHUP must wake this thread out of poll() to end
+	 * the loop: the workers never take them.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (int i = 0; l.workers && i < nworkers; i++)
 		if (pthread_create(&l.workers[i], NULL, worker, &l) == 0)
 			started++;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	while (!fuse_session_exited(se)) {
 		if (!j)
 			j = job_get(&l);
@@ -194,6 +212,7 @@ int veil_session_loop(struct fuse_session *se, int nworkers)
 		spinning = false;
 		if (res <= 0)
 			break;
+		atomic_fetch_add_explicit(&requests, 1, memory_order_relaxed);
 		if (started && to_worker(&j->buf)) {
 			pthread_mutex_lock(&l.mu);
 			j->next = NULL;
@@ -270,6 +289,7 @@ static void *invalidator(void *arg)
 int veil_inval_start(struct veil_fs *fs, struct fuse_session *se)
 {
 	struct veil_inval *iv = calloc(1, sizeof(*iv));
+	sigset_t all, old;
 	int err;
 
 	if (!iv)
@@ -277,7 +297,10 @@ int veil_inval_start(struct veil_fs *fs, struct fuse_session *se)
 	iv->se = se;
 	pthread_mutex_init(&iv->mu, NULL);
 	pthread_cond_init(&iv->cv, NULL);
+	sigfillset(&all); /* signals are the session loop's (see veil_session_loop()) */
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	err = pthread_create(&iv->thread, NULL, invalidator, iv);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		pthread_cond_destroy(&iv->cv);
 		pthread_mutex_destroy(&iv->mu);

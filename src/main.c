@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "duration.h"
+#include "mountopts.h"
 
 struct optdef {
 	const char *name; /* long name, or NULL */
@@ -26,6 +28,8 @@ static const struct optdef optdefs[VEIL_OPT_COUNT] = {
 	[VEIL_OPT_DEBUG] = { NULL, 'd', NULL },
 	[VEIL_OPT_RO] = { "ro", 0, NULL },
 	[VEIL_OPT_O] = { NULL, 'o', "OPT[,OPT...]" },
+	[VEIL_OPT_IDLE] = { "idle", 0, "DURATION" },
+	[VEIL_OPT_LAZY] = { NULL, 'z', NULL },
 	[VEIL_OPT_FDCACHE] = { "fd-cache", 0, "N" },
 	[VEIL_OPT_DECRYPT] = { "decrypt", 0, NULL },
 	[VEIL_OPT_OWNERS] = { "owners", 0, NULL },
@@ -53,8 +57,10 @@ static const struct veil_command commands[] = {
 	  veil_cmd_init },
 	{ "mount", "DIR MOUNTPOINT", "mount CIPHERDIR at MOUNTPOINT (plaintext view)",
 	  O(REVERSE) | O(EXCLUDE) | O(CROSS_MOUNTS) | O(FOREGROUND) | O(DEBUG) | O(RO) | O(O) | O(FDCACHE) |
-		  O(CONFIG) | VEIL_OPTS_PASS,
+		  O(IDLE) | O(CONFIG) | VEIL_OPTS_PASS,
 	  0, 2, 2, veil_cmd_mount },
+	{ "umount", "MOUNTPOINT", "unmount a veilfs mount (-z: detach now, gone once unused)",
+	  O(LAZY), 0, 1, 1, veil_cmd_umount },
 	{ "passwd", "CIPHERDIR", "change the passphrase of a volume",
 	  O(KDF) | O(CONFIG) | VEIL_OPTS_PASS, 0, 1, 1, veil_cmd_passwd },
 	{ "key list", "CIPHERDIR", "list the key slots (no secrets, no passphrase needed)",
@@ -229,17 +235,21 @@ static int parse(const struct veil_command *cmd, int argc, char **argv, struct v
 			if (add_mount_opt(a, optarg) < 0)
 				return VEIL_EXIT_ERROR;
 			break;
-		case VEIL_OPT_FDCACHE: {
-			char *end;
-			unsigned long n = strtoul(optarg, &end, 10);
-
-			if (*optarg == '\0' || *end || n < 16 || n > 100000000) {
+		case VEIL_OPT_FDCACHE:
+			if (veil_fd_cache_parse(optarg, &a->fd_cache) < 0) {
 				veil_err("%s: --fd-cache takes a number from 16 up", cmd->name);
 				return VEIL_EXIT_USAGE;
 			}
-			a->fd_cache = n;
 			break;
-		}
+		case VEIL_OPT_IDLE:
+			if (veil_duration_parse(optarg, &a->idle) < 0) {
+				veil_err("%s: --idle takes a duration such as 90s, 15m or 1h", cmd->name);
+				return VEIL_EXIT_USAGE;
+			}
+			break;
+		case VEIL_OPT_LAZY:
+			a->lazy = true;
+			break;
 		case VEIL_OPT_DECRYPT:
 			a->decrypt = true;
 			break;
@@ -297,6 +307,48 @@ static int parse(const struct veil_command *cmd, int argc, char **argv, struct v
 	if (a->argc < cmd->min_args || a->argc > cmd->max_args)
 		return veil_cmd_usage_err(cmd);
 	return -1;
+}
+
+/*
+ * mount(8) with -t fuse.veilfs (fstab too) runs mount.fuse3, which runs
+ * "veilfs SOURCE MOUNTPOINT -o OPTIONS": that is "veilfs mount -o OPTIONS
+ * SOURCE MOUNTPOINT". Only -o may follow the two paths; stdin is
+ * /dev/null there, so the passphrase comes from passfile= or extpass=.
+ */
+static int mount_helper(int argc, char **argv)
+{
+	const struct veil_command *mount = NULL;
+	char **args = calloc((size_t)argc + 1, sizeof(*args));
+	struct veil_args a;
+	int n = 0, ret;
+
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, "mount") == 0)
+			mount = &commands[i];
+	if (!args || !mount) {
+		free(args);
+		veil_err("out of memory");
+		return VEIL_EXIT_ERROR;
+	}
+	args[n++] = "mount";
+	for (int i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "-o") != 0 || i + 1 == argc) {
+			veil_err("as a mount helper, veilfs takes SOURCE MOUNTPOINT [-o OPTIONS]; "
+				 "'%s' is not that (try 'veilfs --help')", argv[i]);
+			free(args);
+			return VEIL_EXIT_USAGE;
+		}
+		args[n++] = argv[i++];
+		args[n++] = argv[i];
+	}
+	args[n++] = argv[1];
+	args[n++] = argv[2];
+	ret = parse(mount, n, args, &a);
+	if (ret < 0)
+		ret = mount->run(mount, &a);
+	args_release(&a);
+	free(args);
+	return ret;
 }
 
 static void usage(FILE *f)
@@ -431,6 +483,8 @@ int main(int argc, char **argv)
 			 argc < 3 ? "?" : "'");
 		return VEIL_EXIT_USAGE;
 	}
+	if (argc >= 3 && argv[1][0] != '-' && strchr(argv[1], '/'))
+		return mount_helper(argc, argv);
 	veil_err("unknown command '%s' (try 'veilfs --help')", argv[1]);
 	return VEIL_EXIT_USAGE;
 }

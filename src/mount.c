@@ -13,12 +13,15 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "fs.h"
 #include "fs_reverse.h"
+#include "mount_daemon.h"
 #include "mountopts.h"
 #include "veilfs/temp.h"
 
@@ -246,6 +249,11 @@ struct mount {
 	bool fs_ready, rfs_ready;
 	struct fuse_session *se;
 	struct veil_mountopts mo; /* the -o options */
+	struct veil_passsrc src;  /* --passfile/--extpass, else passfile=/extpass= */
+	size_t fd_cache;          /* --fd-cache, else fd_cache= */
+	unsigned idle;            /* --idle, else idle= (seconds; 0: never) */
+	struct veil_idle idler;
+	char *notify;             /* $NOTIFY_SOCKET, hidden from --extpass */
 };
 
 /* Everything that can fail cheaply is checked before the passphrase. */
@@ -254,8 +262,28 @@ static int mount_check(struct mount *m)
 	const struct veil_args *a = m->a;
 	int ret, fuse_fd;
 
-	if (a->mount_opts && veil_mountopts_parse(&m->mo, a->mount_opts) < 0)
-		return VEIL_EXIT_ERROR;
+	if (a->mount_opts && (ret = veil_mountopts_parse(&m->mo, a->mount_opts)) < 0) {
+		if (ret != -EINVAL)
+			return VEIL_EXIT_ERROR;
+		veil_err("mount: -o %s: give %s", m->mo.bad,
+			 strncmp(m->mo.bad, "idle=", 5) == 0 ? "a duration such as 90s, 15m or 1h"
+							     : "a number from 16 up");
+		return VEIL_EXIT_USAGE;
+	}
+	/* -o NAME=VALUE (fstab) stands for the long option the command line did not give. */
+	m->src = a->src;
+	if (!m->src.passfile && !m->src.extpass) {
+		m->src.passfile = m->mo.passfile;
+		m->src.extpass = m->mo.extpass;
+	}
+	if (m->src.passfile && m->src.extpass) {
+		veil_err("mount: passfile= and extpass= cannot be used together");
+		return VEIL_EXIT_USAGE;
+	}
+	if (!m->config)
+		m->config = m->mo.config;
+	m->idle = a->idle ? a->idle : m->mo.idle;
+	m->fd_cache = a->fd_cache ? a->fd_cache : m->mo.fd_cache;
 	if (m->mo.ro)
 		m->ro = true; /* -o ro is --ro: the daemon refuses changes too */
 	if ((a->nexclude || a->cross_mounts) && !a->reverse) {
@@ -387,7 +415,7 @@ static int mount_frontend(struct mount *m)
 		m->rfs_ready = true;
 	} else {
 		ret = veil_fs_init(&m->fs, m->v, m->ro,
-				   a->fd_cache ? a->fd_cache : default_fd_cache());
+				   m->fd_cache ? m->fd_cache : default_fd_cache());
 		m->fs.log_names = a->debug;
 		m->fs.log_names = a->debug;
 		m->fs.noatime = m->mo.atime == VEIL_ATIME_NONE;
@@ -432,6 +460,21 @@ static int mount_serve(struct mount *m)
 	} else {
 		veil_err("mounted %s at %s", m->cipherdir, m->real);
 	}
+	if (m->notify) {
+		char msg[64];
+		int err;
+
+		/* From the process that stays: Type=notify learns its pid too. */
+		snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%ld", (long)getpid());
+		err = veil_notify(m->notify, msg);
+		if (err < 0)
+			veil_log(LOG_WARNING, "cannot notify $NOTIFY_SOCKET: %s", strerror(-err));
+	}
+	if (m->idle && (ret = veil_idle_start(&m->idler, m->real, m->idle)) < 0) {
+		veil_log(LOG_ERR, "cannot start a thread: %s", strerror(-ret));
+		ret = VEIL_EXIT_ERROR;
+		goto out_unmount;
+	}
 	/* Threads are started after fuse_daemonize(): a fork keeps only the caller. */
 	if (!a->reverse && (ret = veil_inval_start(&m->fs, m->se)) < 0) {
 		veil_log(LOG_ERR, "cannot start a thread: %s", strerror(-ret));
@@ -442,6 +485,8 @@ static int mount_serve(struct mount *m)
 	if (!a->reverse)
 		veil_inval_stop(&m->fs); /* answers what it still holds */
 out_unmount:
+	veil_idle_stop(&m->idler);
+	veil_notify(m->notify, "STOPPING=1");
 	fuse_session_unmount(m->se);
 out_handlers:
 	fuse_remove_signal_handlers(m->se);
@@ -461,9 +506,14 @@ int veil_cmd_mount(const struct veil_command *cmd, struct veil_args *a)
 	m.mnt = a->argv[1];
 	m.config = a->config;
 	m.ro = a->ro;
+	/* For the daemon alone: commands run by --extpass must not see it. */
+	if (getenv("NOTIFY_SOCKET")) {
+		m.notify = strdup(getenv("NOTIFY_SOCKET"));
+		unsetenv("NOTIFY_SOCKET");
+	}
 	ret = mount_check(&m);
 	if (ret == 0)
-		ret = veil_cli_open(m.cipherdir, m.config, &a->src, &m.v);
+		ret = veil_cli_open(m.cipherdir, m.config, &m.src, &m.v);
 	if (ret == 0)
 		ret = mount_lock(&m);
 	if (ret == 0 && !m.a->reverse && !m.ro && probe_hardlinks(m.v->dirfd, m.cipherdir) < 0)
@@ -486,5 +536,103 @@ int veil_cmd_mount(const struct veil_command *cmd, struct veil_args *a)
 	veil_mountopts_free(&m.mo);
 	free(m.fsname);
 	free(m.mount_opts);
+	free(m.notify);
 	return ret;
+}
+
+/*
+ * The filesystem type ("fuse.veilfs") of the topmost mount at @path into
+ * @type; -ENOENT when nothing is mounted there.
+ */
+static int mount_type(const char *path, char *type, size_t cap)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t len = 0;
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &len, f) > 0) {
+		char mp[PATH_MAX + 1], fstype[64];
+		const char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4096s", mp) != 1 ||
+		    sscanf(sep + 3, "%63s", fstype) != 1)
+			continue;
+		unescape(mp);
+		if (strcmp(mp, path) == 0) {
+			snprintf(type, cap, "%s", fstype);
+			ret = 0; /* keep looking: a later line is mounted on top */
+		}
+	}
+	free(line);
+	fclose(f);
+	return ret;
+}
+
+int veil_cmd_umount(const struct veil_command *cmd, struct veil_args *a)
+{
+	const char *mnt = a->argv[0];
+	char real[2 * PATH_MAX + 2], type[64];
+	bool lazy = a->lazy;
+
+	(void)cmd;
+	/* A dead mount cannot be resolved (ENOTCONN): then take the path as given. */
+	if (!realpath(mnt, real)) {
+		char cwd[PATH_MAX];
+
+		if (mnt[0] == '/')
+			snprintf(real, sizeof(real), "%s", mnt);
+		else if (getcwd(cwd, sizeof(cwd)))
+			snprintf(real, sizeof(real), "%s/%s", cwd, mnt);
+		else
+			snprintf(real, sizeof(real), "%s", mnt);
+	}
+	if (mount_type(real, type, sizeof(type)) < 0) {
+		veil_err("umount: %s is not mounted", mnt);
+		return VEIL_EXIT_MOUNT;
+	}
+	if (strcmp(type, "fuse.veilfs") != 0) {
+		veil_err("umount: %s is not a veilfs mount (it is %s)", mnt, type);
+		return VEIL_EXIT_USAGE;
+	}
+	if (geteuid() == 0) {
+		if (umount2(real, (lazy ? MNT_DETACH : 0) | UMOUNT_NOFOLLOW) == 0)
+			return VEIL_EXIT_OK;
+		if (errno == EBUSY)
+			veil_err("umount: %s is busy: a file is open or a process works inside "
+				 "('veilfs umount -z' detaches it now, gone once unused)", mnt);
+		else
+			veil_err("umount: %s: %s", mnt, strerror(errno));
+		return VEIL_EXIT_MOUNT;
+	} else {
+		/* The setuid helper checks that this user mounted it. */
+		char *args[] = { "fusermount3", "-u", "--", real, NULL, NULL };
+		pid_t pid;
+		int status;
+
+		if (lazy) {
+			args[2] = "-z";
+			args[3] = "--";
+			args[4] = real;
+		}
+		pid = fork();
+		if (pid < 0) {
+			veil_err("umount: %s", strerror(errno));
+			return VEIL_EXIT_ERROR;
+		}
+		if (pid == 0) {
+			execvp(args[0], args);
+			_exit(127);
+		}
+		while (waitpid(pid, &status, 0) < 0)
+			if (errno != EINTR)
+				return VEIL_EXIT_ERROR;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			return VEIL_EXIT_OK;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+			veil_err("umount: cannot run fusermount3 (is fuse3 installed?)");
+		return VEIL_EXIT_MOUNT;
+	}
 }

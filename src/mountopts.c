@@ -6,6 +6,8 @@
 
 #include <fuse_opt.h>
 
+#include "duration.h"
+#include "mount_daemon.h"
 #include "mountopts.h"
 
 enum action {
@@ -18,6 +20,11 @@ enum action {
 	NODIRATIME,
 	DIRATIME,
 	ALLOW_OTHER,
+	PASSFILE,    /* NAME=VALUE options of veilfs mount itself */
+	EXTPASS,
+	CONFIG,
+	IDLE,
+	FD_CACHE,
 };
 
 static const struct {
@@ -48,6 +55,12 @@ static const struct {
 	{ "async", false, PASS },
 	{ "dirsync", false, PASS },
 	{ "allow_other", false, ALLOW_OTHER },
+	/* veilfs' own: the long options of veilfs mount, for fstab. */
+	{ "passfile=", true, PASSFILE },
+	{ "extpass=", true, EXTPASS },
+	{ "config=", true, CONFIG },
+	{ "idle=", true, IDLE },
+	{ "fd_cache=", true, FD_CACHE },
 	/* For mount(8), fstab and systemd, not for the filesystem. */
 	{ "defaults", false, IGNORE },
 	{ "auto", false, IGNORE },
@@ -76,6 +89,33 @@ static void next_opt(const char **s, char *out)
 	}
 	*out = '\0';
 	*s = *p ? p + 1 : p;
+}
+
+int veil_fd_cache_parse(const char *s, size_t *n)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < 16 || v > 100000000)
+		return -EINVAL;
+	*n = v;
+	return 0;
+}
+
+/* Replace *@dst by a copy of @val. 0 or -ENOMEM. */
+static int set_str(char **dst, const char *val)
+{
+	char *c = strdup(val);
+
+	if (!c)
+		return -ENOMEM;
+	free(*dst);
+	*dst = c;
+	return 0;
 }
 
 int veil_mountopts_parse(struct veil_mountopts *mo, const char *arg)
@@ -123,10 +163,29 @@ int veil_mountopts_parse(struct veil_mountopts *mo, const char *arg)
 		case ALLOW_OTHER:
 			mo->allow_other = true;
 			break;
+		case PASSFILE:
+			ret = set_str(&mo->passfile, opt + strlen("passfile="));
+			break;
+		case EXTPASS:
+			ret = set_str(&mo->extpass, opt + strlen("extpass="));
+			break;
+		case CONFIG:
+			ret = set_str(&mo->config, opt + strlen("config="));
+			break;
+		case IDLE:
+			if (veil_duration_parse(opt + strlen("idle="), &mo->idle) < 0)
+				ret = set_str(&mo->bad, opt) ? -ENOMEM : -EINVAL;
+			break;
+		case FD_CACHE:
+			if (veil_fd_cache_parse(opt + strlen("fd_cache="), &mo->fd_cache) < 0)
+				ret = set_str(&mo->bad, opt) ? -ENOMEM : -EINVAL;
+			break;
 		case IGNORE:
 		case PASS:
 			break;
 		}
+		if (ret < 0)
+			break;
 		/* Unknown options go to libfuse too: it has its own, and refuses the rest. */
 		if ((act == PASS || act == ALLOW_OTHER || act == NOATIME || !known) &&
 		    fuse_opt_add_opt_escaped(&mo->fuse, opt) != 0) {
@@ -141,5 +200,10 @@ int veil_mountopts_parse(struct veil_mountopts *mo, const char *arg)
 void veil_mountopts_free(struct veil_mountopts *mo)
 {
 	free(mo->fuse);
-	mo->fuse = NULL;
+	free(mo->passfile);
+	free(mo->extpass);
+	free(mo->config);
+	free(mo->bad);
+	mo->bad = NULL;
+	mo->fuse = mo->passfile = mo->extpass = mo->config = NULL;
 }
