@@ -8,6 +8,7 @@ secret P 'veilfs-fixture-v1'
 secret N 'the-new-master-key-pass'
 secret W 'not-the-passphrase-0'
 printf '%s\n%s\n' 'veilfs-fixture-v1' 'the-new-master-key-pass' >"$T/.both"
+chmod 600 "$T/.both" # --passfile refuses a file others can read
 printf '%s\n%s\n' 'not-the-passphrase-0' 'the-new-master-key-pass' >"$T/.wrong"
 
 fixture v1
