@@ -20,6 +20,7 @@ veil_pkgs_test=(
 	libaio-dev                                   # integration-aio-stale (O_DIRECT writes with libaio)
 	strace                                       # cli-rekey: which directories rekey fsyncs
 	syncthing restic sshfs openssh-server        # tests/sync: real sync and backup engines on 127.0.0.1
+	systemd                                      # install-destdir: systemd-analyze verify of the unit
 	ca-certificates
 )
 

@@ -1,0 +1,105 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# 'meson install' into a DESTDIR: the layout (binary, man page, bash
+# completion, systemd user unit), that the installed binary runs, that the
+# completion loads in bash and completes, that the unit passes
+# 'systemd-analyze verify' (with the installed man page). TAP.
+# usage: test_install.sh BUILDDIR
+set -u
+build=$1
+n=0
+failed=0
+ok() { # ok STATUS DESCRIPTION [DIAG]
+	n=$((n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $n - $2"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n - $2"
+		echo "not ok $n - $2" >&2
+		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/# /' | tee /dev/stderr
+	fi
+}
+need() { command -v "$1" >/dev/null || { echo "test_install.sh: program $1 not found (Debian package $2, in .ci/packages.sh)" >&2; exit 1; }; }
+need meson meson
+need bash bash
+need systemd-analyze systemd
+
+T=$(mktemp -d /tmp/veilfs-install.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+D=$T/dest
+out=$(meson install -C "$build" --no-rebuild --destdir "$D" 2>&1)
+ok $? "meson install --destdir exits 0" "$out"
+
+prefix=$(meson introspect "$build" --buildoptions | python3 -c '
+import json, sys
+print({o["name"]: o["value"] for o in json.load(sys.stdin)}["prefix"])')
+P=$D$prefix
+for f in bin/veilfs share/man/man1/veilfs.1 share/bash-completion/completions/veilfs \
+	lib/systemd/user/veilfs@.service; do
+	[ -f "$P/$f" ]
+	ok $? "installed: $prefix/$f"
+done
+[ -x "$P/bin/veilfs" ]
+ok $? "the binary is executable"
+others=$(cd "$D" && find . -type f | sed 's|^\.||' | grep -v -e "^$prefix/bin/veilfs\$" \
+	-e "^$prefix/share/man/man1/veilfs.1\$" -e "^$prefix/share/bash-completion/completions/veilfs\$" \
+	-e "^$prefix/lib/systemd/user/veilfs@.service\$")
+[ -z "$others" ]
+ok $? "nothing else is installed" "$others"
+
+v=$("$P/bin/veilfs" --version)
+[[ $v =~ ^veilfs\ [0-9]+\.[0-9]+\.[0-9]+\ \(format\ version\ [0-9]+\)$ ]]
+ok $? "installed veilfs --version: $v" "$v"
+
+MANPATH=$P/share/man man -w veilfs >/dev/null 2>&1 || [ ! -x /usr/bin/man ]
+ok $? "man finds the installed page (or man is not installed)"
+
+# The completion script in a clean bash: it defines _veilfs for veilfs and completes.
+comp() { # comp WORD...: the completions of the last word
+	bash --norc --noprofile -c '
+		source "$1" || exit 1
+		shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+		_veilfs veilfs "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+		printf "%s\n" "${COMPREPLY[@]}"' bash "$P/share/bash-completion/completions/veilfs" "$@"
+}
+r=$(bash --norc --noprofile -c 'source "$1" && complete -p veilfs' bash \
+	"$P/share/bash-completion/completions/veilfs" 2>&1)
+[[ $r == *"-F _veilfs"*veilfs ]]
+ok $? "the completion loads in bash and registers _veilfs for veilfs" "$r"
+r=$(comp veilfs mo)
+[ "$r" = mount ]
+ok $? "veilfs mo<TAB> completes to mount" "$r"
+r=$(comp veilfs um)
+[ "$r" = umount ]
+ok $? "veilfs um<TAB> completes to umount" "$r"
+r=$(comp veilfs mount --id)
+[ "$r" = --idle ]
+ok $? "veilfs mount --id<TAB> completes to --idle" "$r"
+mkdir -p "$T/dir/sub"
+r=$(cd "$T/dir" && comp veilfs mount s)
+[ "$r" = sub ]
+ok $? "veilfs mount s<TAB> completes a directory" "$r"
+
+# The unit, its ExecStart pointed at the installed binary, as systemd would load it.
+mkdir -p "$T/units" "$T/xdg"
+chmod 700 "$T/xdg"
+sed "s|$prefix/bin/veilfs|$P/bin/veilfs|" "$P/lib/systemd/user/veilfs@.service" \
+	>"$T/units/veilfs@data.service"
+grep -q "^ExecStart=$P/bin/veilfs mount -f " "$T/units/veilfs@data.service"
+ok $? "the unit runs the installed binary in the foreground"
+r=$(cd "$T" && XDG_RUNTIME_DIR=$T/xdg MANPATH=$P/share/man \
+	systemd-analyze verify --user "$T/units/veilfs@data.service" 2>&1)
+ok $? "systemd-analyze verify --user veilfs@data.service exits 0" "$r"
+[ -z "$r" ]
+ok $? "systemd-analyze verify says nothing" "$r"
+# The check bites: a wrong service type is reported.
+sed 's/^Type=notify/Type=notifyy/' "$T/units/veilfs@data.service" >"$T/veilfs@bad.service"
+r=$(cd "$T" && XDG_RUNTIME_DIR=$T/xdg MANPATH=$P/share/man \
+	systemd-analyze verify --user "$T/veilfs@bad.service" 2>&1)
+[ -n "$r" ]
+ok $? "systemd-analyze verify reports a broken copy" "$r"
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
