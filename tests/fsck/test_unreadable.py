@@ -42,6 +42,9 @@ def main():
     passfile = os.path.join(ws.path, "pass")
     write_file(passfile, (vol.passphrase + "\n").encode(), 0o600)
     os.chown(passfile, nobody.pw_uid, nobody.pw_gid)
+    # root's own copy: --passfile refuses a file another user owns (and could rewrite)
+    rootpass = os.path.join(ws.path, "pass-root")
+    write_file(rootpass, (vol.passphrase + "\n").encode(), 0o600)
     files = {"sub/a.txt": b"alpha\n" * 100, "sub/" + LONG: b"long name\n",
              "sub/deep/b.bin": os.urandom(9000), "top.txt": b"top\n"}
 
@@ -51,7 +54,7 @@ def main():
         return vfs.run(cmd, timeout=300)
 
     def cpath(plain):
-        r = vfs.run([veilfs, "path", "--passfile", passfile, vol.dir, plain])
+        r = vfs.run([veilfs, "path", "--passfile", rootpass, vol.dir, plain])
         check_eq(r.returncode, 0, "veilfs path %s (%s)" % (plain, r.stderr))
         return os.path.join(vol.dir, r.stdout.strip())
 
