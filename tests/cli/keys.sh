@@ -248,7 +248,8 @@ fi
 # the one write that carries it holds the key and its newline only, not
 # stdio's buffer with the text around it.
 if command -v strace >/dev/null; then
-	strace -f -qq -s 400 -e trace=write -o "$T/.strace" "$VEILFS" init --kdf interactive \
+	# LeakSanitizer cannot run under ptrace (sanitizer build)
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -qq -s 400 -e trace=write -o "$T/.strace" "$VEILFS" init --kdf interactive \
 		"$T/w6" <"$P1" >"$OUT" 2>"$ERR"
 	RC=$?
 	check "init under strace exits 0" rc_is 0
