@@ -21,6 +21,7 @@ veil_pkgs_test=(
 	strace                                       # cli-rekey: which directories rekey fsyncs
 	syncthing restic sshfs openssh-server        # tests/sync: real sync and backup engines on 127.0.0.1
 	systemd                                      # install-destdir: systemd-analyze verify of the unit
+	man-db                                       # install-destdir: man -w, and verify runs man for the unit's Documentation=
 	pass gnupg                                   # integration-pass: the pass recipe with a throwaway key
 	ca-certificates
 )

@@ -54,6 +54,12 @@ def enter_namespace(veilfs):
             vfs.fail_all(vfs.MISSING % prog)
     if not os.path.exists("/sbin/mount.fuse3") and not os.path.exists("/usr/sbin/mount.fuse3"):
         vfs.fail_all(vfs.MISSING % "mount.fuse3")
+    # In a chroot whose "/" is no mount point of its own (tests/fresh-debian.sh)
+    # no private namespace can be made, and mounts would reach the host: skip.
+    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "true"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        vfs.skip_all("cannot make a private mount namespace here (%s)" % probe.stderr.strip())
     bindir = tempfile.mkdtemp(prefix="veilfs-fstab-bin-")
     try:
         os.symlink(veilfs, os.path.join(bindir, "veilfs"))
