@@ -105,7 +105,7 @@ static size_t cbs(const struct veil_content_ctx *c)
 	return (size_t)c->bs + VEIL_BLOCK_OVERHEAD;
 }
 
-static int pread_all(int fd, uint8_t *p, size_t n, uint64_t off, size_t *got)
+int veil_pread_full(int fd, uint8_t *p, size_t n, uint64_t off, size_t *got)
 {
 	*got = 0;
 	while (*got < n) {
@@ -180,7 +180,7 @@ static int load_header(int fd, struct veil_fstate *st)
 
 	if (st->hdr_valid)
 		return 0;
-	ret = pread_all(fd, st->hdr, VEIL_FILE_HEADER_BYTES, 0, &got);
+	ret = veil_pread_full(fd, st->hdr, VEIL_FILE_HEADER_BYTES, 0, &got);
 	if (ret < 0)
 		return ret;
 	if (got != VEIL_FILE_HEADER_BYTES || veil_content_header_check(st->hdr) < 0)
@@ -203,7 +203,7 @@ static int read_blocks(const struct veil_content_ctx *c, int fd, struct veil_fst
 	size_t got;
 	int ret;
 
-	ret = pread_all(fd, cbuf, (size_t)(cend - coff), coff, &got);
+	ret = veil_pread_full(fd, cbuf, (size_t)(cend - coff), coff, &got);
 	if (ret < 0)
 		return ret;
 	for (uint64_t i = 0; i < nb; i++) {
@@ -258,7 +258,7 @@ ssize_t veil_file_read(const struct veil_content_ctx *c, int fd, struct veil_fst
 		size_t got;
 
 		/* One pread per chunk; whole blocks decrypt straight into the caller's buffer. */
-		ret = pread_all(fd, t->cbuf, (size_t)(cend - coff), coff, &got);
+		ret = veil_pread_full(fd, t->cbuf, (size_t)(cend - coff), coff, &got);
 		if (ret < 0)
 			goto out;
 		for (uint64_t idx = b0; idx <= b1; idx++) {

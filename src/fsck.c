@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "par.h"
+#include "veilfs/file.h"
 #include "veilfs/keys.h"
 #include "veilfs/temp.h"
 #include "veilfs/walk.h"
@@ -292,24 +293,6 @@ static void verify_one(struct vjob *j, size_t i)
 	j->verdict[i] = B_BAD;
 }
 
-static int pread_full(int fd, uint8_t *p, size_t n, uint64_t off, size_t *got)
-{
-	*got = 0;
-	while (*got < n) {
-		ssize_t r = pread(fd, p + *got, n - *got, (off_t)(off + *got));
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			break;
-		*got += (size_t)r;
-	}
-	return 0;
-}
-
 /* One core's share of a window: grains taken from the shared counter. */
 static void window_worker(void *ctx, size_t k)
 {
@@ -329,7 +312,7 @@ static void window_worker(void *ctx, size_t k)
 		gn = j->nb - g < GRAIN ? (size_t)(j->nb - g) : GRAIN;
 		coff = veil_content_block_offset(j->b0 + g, bs);
 		want = coff + gn * cbs > j->csize ? j->csize - coff : gn * cbs;
-		ret = pread_full(j->fd, j->cbuf + g * cbs, (size_t)want, coff, &got);
+		ret = veil_pread_full(j->fd, j->cbuf + g * cbs, (size_t)want, coff, &got);
 		j->avail[g / GRAIN] = got;
 		if (ret < 0) {
 			atomic_store(&j->ret, ret);
@@ -414,7 +397,7 @@ static bool header_restorable(struct run *r, int fd, uint8_t hdr[static VEIL_FIL
 		size_t want = off + cbs > csize ? (size_t)(csize - off) : (size_t)cbs, got = 0;
 		bool ok;
 
-		if (off >= csize || pread_full(fd, r->cbuf, want, off, &got) < 0 || got != want)
+		if (off >= csize || veil_pread_full(fd, r->cbuf, want, off, &got) < 0 || got != want)
 			continue;
 		ok = veil_content_open_at(r->v->keys->content, canon, idx[k], n, r->cbuf, got,
 					  r->pbuf, &fault) == 0;
@@ -468,7 +451,7 @@ static int check_content(struct run *r, int fd, const char *disp, bool cipher, s
 		n = veil_content_nblocks(psize, bs);
 		nverify = n;
 	}
-	ret = pread_full(fd, hdr, sizeof(hdr), 0, &got);
+	ret = veil_pread_full(fd, hdr, sizeof(hdr), 0, &got);
 	if (ret < 0)
 		return ret;
 	if (got == sizeof(hdr) && veil_content_header_check(hdr) < 0 &&
@@ -1012,7 +995,7 @@ static int reseal(struct run *r, int fd, const uint8_t *hdr, uint64_t idx, size_
 	uint8_t nonce[VEIL_BLOCK_NONCE_BYTES];
 	uint64_t off = veil_content_block_offset(idx, bs);
 	size_t got;
-	int ret = pread_full(fd, r->cbuf, clen, off, &got);
+	int ret = veil_pread_full(fd, r->cbuf, clen, off, &got);
 
 	if (ret < 0)
 		return ret;
@@ -1164,7 +1147,7 @@ static int fix_file(struct run *r, struct fix *f, bool *move, uint64_t *psize_ou
 			 (unsigned long long)psize);
 		goto sync;
 	}
-	ret = pread_full(fd, hdr, sizeof(hdr), 0, &got);
+	ret = veil_pread_full(fd, hdr, sizeof(hdr), 0, &got);
 	if (ret < 0)
 		goto out;
 	if (got != sizeof(hdr)) {

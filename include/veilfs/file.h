@@ -42,6 +42,12 @@ struct veil_content_ctx {
 /* Plaintext size from fstat of @fd: 0, or -EBADMSG / -errno. */
 int veil_file_size(int fd, uint32_t bs, uint64_t *size) VEIL_MUST_CHECK;
 
+/*
+ * pread @n bytes of @fd at @off into @p, retrying short reads and EINTR;
+ * stops early only at end of file. *@got is what was read. 0 or -errno.
+ */
+int veil_pread_full(int fd, uint8_t *p, size_t n, uint64_t off, size_t *got);
+
 /* Forget the cached header (the cipher file was replaced or emptied). */
 void veil_file_forget(struct veil_fstate *st);
 
