@@ -8,7 +8,7 @@
 #   build/       -Dwerror=true, every suite (integration tests skip with
 #                exit 77 where /dev/fuse cannot be used)
 #                Both builds set -Dtest_hooks=true: the crash test's pause
-#                points (src/testhook.h), compiled out of any other build.
+#                points (src/lib/testhook.h), compiled out of any other build.
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer; every suite
 #                but lint and fuzz, the mounted daemon included
 #   fuzz         tests/fuzz/run.sh for FUZZ_SECONDS (default 20) per

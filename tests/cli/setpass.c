@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <veilfs/crypto.h>
-#include <veilfs/header.h>
+#include "lib/crypto.h"
+#include "lib/header.h"
 
 static size_t chomp(char *s)
 {

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "veilfs/file.h"
-#include "veilfs/keys.h"
+#include "lib/file.h"
+#include "lib/keys.h"
 
 #include "../tap.h"
 

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "veilfs/header.h"
+#include "lib/header.h"
 
 #include "../tap.h"
 

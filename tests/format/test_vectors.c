@@ -27,15 +27,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "veilfs/content.h"
-#include "veilfs/crypto.h"
-#include "veilfs/file.h"
-#include "veilfs/header.h"
-#include "veilfs/keys.h"
-#include "veilfs/names.h"
-#include "veilfs/reverse.h"
-#include "veilfs/recovery.h"
-#include "veilfs/volume.h"
+#include "lib/content.h"
+#include "lib/crypto.h"
+#include "lib/file.h"
+#include "lib/header.h"
+#include "lib/keys.h"
+#include "lib/names.h"
+#include "lib/reverse.h"
+#include "lib/recovery.h"
+#include "lib/volume.h"
 
 #include "../tap.h"
 

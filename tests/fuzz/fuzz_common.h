@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "veilfs/crypto.h"
-#include "veilfs/keys.h"
+#include "lib/crypto.h"
+#include "lib/keys.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

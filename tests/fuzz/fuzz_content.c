@@ -7,7 +7,7 @@
  */
 #include <errno.h>
 
-#include "veilfs/content.h"
+#include "lib/content.h"
 
 #include "fuzz_common.h"
 

@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "veilfs/file.h"
+#include "lib/file.h"
 
 #include "fuzz_common.h"
 

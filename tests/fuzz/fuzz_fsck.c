@@ -16,8 +16,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "veilfs/fsck.h"
-#include "veilfs/volume.h"
+#include "lib/fsck.h"
+#include "lib/volume.h"
 
 #include "fuzz_common.h"
 

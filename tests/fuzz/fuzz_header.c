@@ -8,7 +8,7 @@
  */
 #include <errno.h>
 
-#include "veilfs/header.h"
+#include "lib/header.h"
 
 #include "fuzz_common.h"
 

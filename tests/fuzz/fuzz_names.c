@@ -8,8 +8,8 @@
  */
 #include <errno.h>
 
-#include "veilfs/names.h"
-#include "veilfs/volume.h"
+#include "lib/names.h"
+#include "lib/volume.h"
 
 #include "fuzz_common.h"
 

@@ -6,7 +6,7 @@
  */
 #include <errno.h>
 
-#include "veilfs/recovery.h"
+#include "lib/recovery.h"
 
 #include "fuzz_common.h"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """The daemon killed (SIGKILL) inside mkdir, rmdir and rename of a
-directory, deterministically: a test-only pause point (src/testhook.h,
+directory, deterministically: a test-only pause point (src/lib/testhook.h,
 meson -Dtest_hooks=true) stops the daemon there, the test kills it and
 checks what the crash left in the cipher directory, then remounts and
 checks that the leftovers change nothing a user can see or do:

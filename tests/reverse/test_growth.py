@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 """Plaintext changing while the reverse view is read.
 
-Behaviour under test (the lead's design, include/veilfs/reverse.h and
-rop_open in src/fs_reverse.c): the plaintext size is fixed when the view
+Behaviour under test (the lead's design, src/lib/reverse.h and
+rop_open in src/fs/fs_reverse.c): the plaintext size is fixed when the view
 file is opened. A reader of that open file gets exactly the cipher file of
 the first S bytes, S = plaintext size at open, even if the plaintext grows
 meanwhile; every block of it, the last one sealed as last, is what the

@@ -64,7 +64,7 @@ def make_tree(root, big=True):
     write_file(os.path.join(root, "veilfs.diriv"), b"a plaintext file\n", 0o644)
     # Special files (rsync -D).
     os.mkfifo(os.path.join(root, "fifo"), 0o640)
-    # Set-id bits (src/fs_reverse.c rnode_stat strips them: TODO point).
+    # Set-id bits (src/fs/fs_reverse.c rnode_stat strips them: TODO point).
     os.mkdir(os.path.join(root, "setgid-dir"), 0o2775)
     os.chmod(os.path.join(root, "setgid-dir"), 0o2775)
     write_file(os.path.join(root, "setgid-dir", "setuid-file"), b"#!/bin/sh\n", 0o4755)

@@ -19,9 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "veilfs/file.h"
-#include "veilfs/header.h"
-#include "veilfs/volume.h"
+#include "lib/file.h"
+#include "lib/header.h"
+#include "lib/volume.h"
 
 #define FIXTURE_PASS "veilfs-fixture-v1"
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "veilfs/content.h"
-#include "veilfs/keys.h"
+#include "lib/content.h"
+#include "lib/keys.h"
 
 #include "../tap.h"
 

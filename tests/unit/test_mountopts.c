@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* src/mountopts.c: what each -o option does, and what is left for libfuse. */
+/* src/fs/mountopts.c: what each -o option does, and what is left for libfuse. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mountopts.h"
+#include "fs/mountopts.h"
 
 #include "../tap.h"
 

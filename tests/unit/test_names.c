@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "veilfs/keys.h"
-#include "veilfs/names.h"
+#include "lib/keys.h"
+#include "lib/names.h"
 
 #include "../tap.h"
 

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "veilfs/safe.h"
+#include "lib/safe.h"
 
 #include "../tap.h"
 

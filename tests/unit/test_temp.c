@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "veilfs/temp.h"
-#include "veilfs/volume.h"
+#include "lib/temp.h"
+#include "lib/volume.h"
 
 #include "../tap.h"
 #include "util.h"

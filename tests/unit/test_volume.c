@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "veilfs/volume.h"
+#include "lib/volume.h"
 
 #include "../tap.h"
 #include "util.h"

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "veilfs/walk.h"
+#include "lib/walk.h"
 
 #include "../tap.h"
 #include "util.h"

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "veilfs/crypto.h"
+#include "lib/crypto.h"
 
 /* The fast KDF profile for tests: Argon2id's minimum cost. */
 #define TINY_OPS 1

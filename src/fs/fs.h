@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fs.h — the forward FUSE front end (low-level, inode-based API).
+ *
+ * Every kernel node id is a struct vnode pointer (the root is the static
+ * fs->root). A vnode holds an O_PATH fd on the backing object and is keyed
+ * by the backing (st_dev, st_ino), so hard links share one vnode, one
+ * content lock and one file-header cache. While its O_PATH fd is open it
+ * pins the backing inode, whose number then cannot be reused. A file's fd
+ * may be closed when too many are open (eviction, see struct vnode): the
+ * vnode then pins nothing, and is reopened by name and accepted only if
+ * the name still holds the same (st_dev, st_ino). An object this daemon
+ * unlinks or renames over is pinned first, so only a change made by
+ * another program can free an evicted vnode's inode; if its number is then
+ * reused at the same name, the vnode serves the new file, as a local file
+ * system would after the same delete and create.
+ */
+#ifndef VEILFS_FS_H
+#define VEILFS_FS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+
+#include <fuse_lowlevel.h>
+
+#include "lib/safe.h"
+#include "lib/volume.h"
+
+struct vnode {
+	struct vnode *next; /* hash chain, under fs->mutex */
+	/*
+	 * O_PATH | O_NOFOLLOW fd on the backing object. Directories keep theirs
+	 * for life. Other objects may have it closed when too many are open
+	 * (fd == -1); it is reopened through @parent and @bname, checked
+	 * against (dev, ino). An object whose name is gone (unlinked, renamed
+	 * over) is pinned: its fd stays open until the vnode is forgotten.
+	 * Use vnode_fd_get()/vnode_fd_put(); all of these fields are under
+	 * fs->mutex.
+	 */
+	int fd;
+	struct vnode *parent; /* holds a reference (refs) on the parent */
+	char *bname;          /* backing name in @parent */
+	bool pinned;
+	int uses;             /* borrowers of fd right now */
+	uint64_t refs;        /* children that name this vnode as their parent */
+	struct vnode *lru_prev, *lru_next; /* evictable vnodes with an open fd */
+	dev_t dev;
+	ino_t ino;
+	mode_t type;        /* S_IFMT bits */
+	uint64_t nlookup;   /* under fs->mutex */
+	/* Content lock: shared for reads, exclusive for anything that changes size or blocks. */
+	pthread_rwlock_t io;
+	pthread_mutex_t lock; /* iv, open count, path */
+	struct veil_fstate fst; /* changed only under io held exclusively */
+	int opens;
+	bool iv_valid;
+	uint8_t iv[VEIL_DIRIV_BYTES];
+	/*
+	 * Directories: whether a sync tool left a second dir IV here (a
+	 * directory created on two machines before they synced; format.md §7),
+	 * so names may be under that IV too. Learnt by the first failed lookup
+	 * and by listings. Under @lock.
+	 */
+	enum { VN_ALT_UNKNOWN, VN_ALT_NONE, VN_ALT_SOME } alt;
+	char *path;         /* last known plaintext path, for log lines only */
+	/*
+	 * The backing file as this daemon last left it (after its own writes):
+	 * an open may keep the kernel's page cache if it is still the same.
+	 */
+	bool stamp_valid;
+	struct timespec stamp_mtime, stamp_ctime;
+	off_t stamp_size;
+	bool changed_outside; /* seen changed by someone else: drop the page cache */
+	uint64_t logged_block; /* last damaged block logged, +1 (0: none) */
+	time_t logged_at;
+};
+
+struct veil_fs {
+	struct veil_volume *v;
+	struct vnode root;
+	pthread_mutex_t mutex;
+	struct vnode **buckets;
+	size_t nbuckets;
+	size_t count;
+	double timeout;
+	bool readonly;
+	bool is_root; /* daemon runs as uid 0: give new files to the caller */
+	/*
+	 * Log plaintext names of entries anyone who can write the cipher
+	 * directory can make appear (conflict copies, foreign names): only
+	 * with -d, whose FUSE trace shows every name anyway.
+	 */
+	bool log_names;
+	bool noatime, nodiratime; /* -o noatime / nodiratime: open backing objects O_NOATIME */
+	bool posix_acl; /* the kernel enforces POSIX ACLs (negotiated at init) */
+	bool dont_mask; /* the kernel leaves the umask of new objects to us */
+	/* Open fds of non-directory vnodes, in use order (head: most recent). */
+	struct vnode *lru_head, *lru_tail;
+	size_t open_fds;
+	size_t fd_cache; /* how many of those may stay open */
+	struct veil_inval *inval; /* fs_loop.c; NULL until veil_inval_start() */
+};
+
+extern const struct fuse_lowlevel_ops veil_fs_ops;
+
+/*
+ * Serve requests until unmount or a signal: quick requests on the calling
+ * thread, data-carrying ones on @nworkers threads (fs_loop.c). 0 or -errno.
+ */
+int veil_session_loop(struct fuse_session *se, int nworkers);
+/* How many requests veil_session_loop() has received (for the idle watcher). */
+unsigned long veil_session_requests(void);
+
+/*
+ * Direct-I/O writes bypass the kernel's page cache, so pages it holds for
+ * the range (read by others before or while the write ran) would be stale.
+ * veil_inval_reply_write() answers the write of @len bytes at @off only
+ * after a thread of its own has invalidated that range of @ino; it takes
+ * @j, allocated with malloc() before the write was done.
+ */
+struct veil_inval_job {
+	fuse_req_t req;
+	fuse_ino_t ino;
+	off_t off;
+	size_t len;
+	struct veil_inval_job *next;
+};
+int veil_inval_start(struct veil_fs *fs, struct fuse_session *se);
+void veil_inval_stop(struct veil_fs *fs);
+void veil_inval_reply_write(struct veil_fs *fs, struct veil_inval_job *j, fuse_req_t req,
+			    fuse_ino_t ino, off_t off, size_t len);
+/* Make the kernel fetch the attributes of @ino again (set-id bits cleared). */
+void veil_inval_attr(struct veil_fs *fs, fuse_ino_t ino);
+
+/* Logging: stderr in the foreground, syslog in the background. */
+void veil_log_init(bool foreground);
+void veil_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* @fd_cache: how many fds of files (not directories) may stay open. */
+int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_t fd_cache);
+void veil_fs_destroy(struct veil_fs *fs);
+
+/* Inode table (fs_inode.c). */
+struct vnode *vnode_of(fuse_req_t req, fuse_ino_t ino);
+struct veil_fs *fs_of(fuse_req_t req);
+/* Find or insert the vnode for backing fd @fd (takes ownership of @fd). */
+struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *err);
+void vnode_forget(struct veil_fs *fs, struct vnode *vn, uint64_t n);
+void vnode_set_path(struct vnode *vn, const struct vnode *parent, const char *name);
+/* Borrow the backing fd of @vn (reopened if it was closed); -errno on failure. */
+int vnode_fd_get(struct veil_fs *fs, struct vnode *vn);
+void vnode_fd_put(struct veil_fs *fs, struct vnode *vn);
+/* @vn is (now) reachable as @bname in directory @dir. */
+void vnode_set_name(struct veil_fs *fs, struct vnode *vn, struct vnode *dir, const char *bname);
+/*
+ * The backing name @bname in @dir is about to stop naming object (dev, ino):
+ * if a vnode records that name, open its fd and pin it. Call before the
+ * unlink or rename that removes the name.
+ */
+void vnode_name_going(struct veil_fs *fs, struct vnode *dir, const char *bname, dev_t dev,
+		      ino_t ino);
+int vnode_iv(struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES]);
+/* -ESTALE if @fd (of @vn) was deleted or replaced behind our back, else 0. */
+int vnode_check_live(struct veil_fs *fs, struct vnode *vn, int fd);
+/* Open the backing object of @vn with @flags through /proc/self/fd. */
+int vnode_open(struct veil_fs *fs, struct vnode *vn, int flags);
+/* "/proc/self/fd/N" of a borrowed fd, for *xattr, chmod and utimensat. */
+void fd_proc_path(int fd, char buf[static 64]);
+
+#endif
