@@ -1,9 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # 'meson install' into a DESTDIR: the layout (binary, man page, bash
-# completion, systemd user unit), that the installed binary runs, that the
-# completion loads in bash and completes, that the unit passes
-# 'systemd-analyze verify' (with the installed man page). TAP.
+# completion, systemd user unit, libveilfs with its soname links, pkg-config
+# file and one public header, and no internal header), that the installed
+# binary runs against the installed library, that a program builds against
+# the installed header and .pc and reads a volume, that the completion loads
+# in bash and completes, that the unit passes 'systemd-analyze verify' (with
+# the installed man page). TAP.
 # usage: test_install.sh BUILDDIR
 set -u
 build=$1
@@ -24,6 +27,9 @@ need() { command -v "$1" >/dev/null || { echo "test_install.sh: program $1 not f
 need meson meson
 need bash bash
 need systemd-analyze systemd
+need readelf binutils
+need pkg-config pkg-config
+need cc gcc
 
 T=$(mktemp -d /tmp/veilfs-install.XXXXXX)
 trap 'rm -rf "$T"' EXIT
@@ -31,10 +37,18 @@ D=$T/dest
 out=$(meson install -C "$build" --no-rebuild --destdir "$D" 2>&1)
 ok $? "meson install --destdir exits 0" "$out"
 
-prefix=$(meson introspect "$build" --buildoptions | python3 -c '
+opts=$(meson introspect "$build" --buildoptions | python3 -c '
 import json, sys
-print({o["name"]: o["value"] for o in json.load(sys.stdin)}["prefix"])')
+o = {o["name"]: o["value"] for o in json.load(sys.stdin)}
+print(o["prefix"], o["libdir"], o["includedir"])')
+read -r prefix libdir includedir <<EOF
+$opts
+EOF
+case $libdir in /*) ;; *) libdir=$prefix/$libdir ;; esac
+case $includedir in /*) ;; *) includedir=$prefix/$includedir ;; esac
+ver=$(meson introspect "$build" --projectinfo | python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])')
 P=$D$prefix
+L=$D$libdir
 for f in bin/veilfs share/man/man1/veilfs.1 share/bash-completion/completions/veilfs \
 	lib/systemd/user/veilfs@.service; do
 	[ -f "$P/$f" ]
@@ -42,15 +56,58 @@ for f in bin/veilfs share/man/man1/veilfs.1 share/bash-completion/completions/ve
 done
 [ -x "$P/bin/veilfs" ]
 ok $? "the binary is executable"
-others=$(cd "$D" && find . -type f | sed 's|^\.||' | grep -v -e "^$prefix/bin/veilfs\$" \
+
+# The library: the real file, the soname link, the development link.
+[ -f "$L/libveilfs.so.$ver" ] && [ ! -L "$L/libveilfs.so.$ver" ]
+ok $? "installed: $libdir/libveilfs.so.$ver"
+[ "$(readlink "$L/libveilfs.so.0")" = "libveilfs.so.$ver" ]
+ok $? "installed: $libdir/libveilfs.so.0 -> libveilfs.so.$ver" "$(ls -l "$L" 2>&1)"
+[ -L "$L/libveilfs.so" ] && [ "$(readlink -f "$L/libveilfs.so")" = "$(readlink -f "$L/libveilfs.so.$ver")" ]
+ok $? "installed: $libdir/libveilfs.so -> the library" "$(ls -l "$L" 2>&1)"
+so=$(readelf -d "$L/libveilfs.so.$ver" 2>&1 | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ "$so" = libveilfs.so.0 ]
+ok $? "its soname is libveilfs.so.0" "$so"
+[ -f "$L/pkgconfig/libveilfs.pc" ]
+ok $? "installed: $libdir/pkgconfig/libveilfs.pc"
+[ -f "$D$includedir/veilfs/veilfs.h" ]
+ok $? "installed: $includedir/veilfs/veilfs.h"
+hdrs=$(cd "$D" && find . -name '*.h' | sed 's|^\.||' | grep -vx "$includedir/veilfs/veilfs.h")
+[ -z "$hdrs" ]
+ok $? "no other header is installed (the core's own headers stay internal)" "$hdrs"
+
+others=$(cd "$D" && find . ! -type d | sed 's|^\.||' | grep -v -e "^$prefix/bin/veilfs\$" \
 	-e "^$prefix/share/man/man1/veilfs.1\$" -e "^$prefix/share/bash-completion/completions/veilfs\$" \
-	-e "^$prefix/lib/systemd/user/veilfs@.service\$")
+	-e "^$prefix/lib/systemd/user/veilfs@.service\$" -e "^$libdir/libveilfs\.so\(\.0\|\.$ver\)\?\$" \
+	-e "^$libdir/pkgconfig/libveilfs\.pc\$" -e "^$includedir/veilfs/veilfs\.h\$")
 [ -z "$others" ]
 ok $? "nothing else is installed" "$others"
 
-v=$("$P/bin/veilfs" --version)
+# The installed program runs against the installed library (the build's
+# rpath is dropped on install; the loader is told where the DESTDIR is).
+r=$(LD_LIBRARY_PATH=$L ldd "$P/bin/veilfs" 2>&1 | grep libveilfs)
+[[ $r == *"=> $L/libveilfs.so.0 "* ]]
+ok $? "the installed veilfs loads the installed libveilfs.so.0" "$r"
+v=$(LD_LIBRARY_PATH=$L "$P/bin/veilfs" --version)
 [[ $v =~ ^veilfs\ [0-9]+\.[0-9]+\.[0-9]+\ \(format\ version\ [0-9]+\)$ ]]
 ok $? "installed veilfs --version: $v" "$v"
+
+# A program built from the installed header and .pc alone: the example,
+# compiled out of the tree, reads the committed example volume.
+src=$(cd "$(dirname "$0")/../.." && pwd)
+flags=$(PKG_CONFIG_PATH=$L/pkgconfig PKG_CONFIG_SYSROOT_DIR=$D pkg-config --cflags --libs libveilfs 2>&1)
+ok $? "pkg-config --cflags --libs libveilfs (the DESTDIR's .pc): $flags" "$flags"
+# shellcheck disable=SC2086
+r=$(cd "$T" && cc -std=c17 -Wall -Werror -o "$T/veilfs-read" "$src/examples/veilfs-read.c" $flags 2>&1)
+ok $? "examples/veilfs-read.c builds against the installed header and library" "$r"
+r=$(LD_LIBRARY_PATH=$L ldd "$T/veilfs-read" 2>&1 | grep libveilfs)
+[[ $r == *"=> $L/libveilfs.so.0 "* ]]
+ok $? "... and loads the installed library" "$r"
+pw=$(sed -n 's/^# passphrase: \([^ ]*\).*/\1/p' "$src/tests/fixtures/v1.manifest")
+r=$(printf '%s\n' "$pw" | LD_LIBRARY_PATH=$L "$T/veilfs-read" cat "$src/tests/fixtures/v1" docs/readme.txt |
+	sha256sum | cut -d' ' -f1)
+want=$(awk -F'\t' '$4 == "docs/readme.txt" { print $3 }' "$src/tests/fixtures/v1.manifest")
+[ -n "$want" ] && [ "$r" = "$want" ]
+ok $? "... and reads docs/readme.txt of tests/fixtures/v1 exactly" "got $r, want $want"
 
 MANPATH=$P/share/man man -w veilfs >/dev/null 2>&1 || [ ! -x /usr/bin/man ]
 ok $? "man finds the installed page (or man is not installed)"

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The public API of libveilfs (include/veilfs/veilfs.h) on its own: this
+ * program includes no internal header and links libveilfs.so. It reads the
+ * committed example volume tests/fixtures/v1 (path given as argv[1]) and
+ * checks versions, error values, handle rules, partial reads against whole
+ * reads, and veilfs_secret_read's line rules.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <veilfs/veilfs.h>
+
+#include "../tap.h"
+
+#define PASS "veilfs-fixture-v1"
+
+/* A pipe holding @s (then closed for writing): its read end. */
+static int pipe_with(const char *s, size_t n)
+{
+	int p[2];
+
+	if (pipe(p) < 0)
+		return -1;
+	if (write(p[1], s, n) != (ssize_t)n) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	close(p[1]);
+	return p[0];
+}
+
+static void test_versions(void)
+{
+	char want[32];
+
+	snprintf(want, sizeof(want), "%d.%d.%d", VEILFS_VERSION_MAJOR, VEILFS_VERSION_MINOR,
+		 VEILFS_VERSION_PATCH);
+	ok(strcmp(veilfs_version(), want) == 0, "veilfs_version() %s matches the header's %s",
+	   veilfs_version(), want);
+	ok(veilfs_version_number() == VEILFS_VERSION_NUMBER, "veilfs_version_number() %d",
+	   veilfs_version_number());
+	ok(strstr(veilfs_strerror(-EACCES), "wrong passphrase") != NULL,
+	   "veilfs_strerror(-EACCES) names a wrong passphrase");
+	ok(strstr(veilfs_strerror(-EBADMSG), "authentication failed") != NULL,
+	   "veilfs_strerror(-EBADMSG) says authentication failed");
+	ok(veilfs_strerror(-12345) != NULL && veilfs_strerror(1) != NULL,
+	   "veilfs_strerror of unknown values is never NULL");
+}
+
+static void test_secret(void)
+{
+	char *s = NULL;
+	size_t len = 0;
+	char big[5000];
+	int fd, e;
+
+	fd = pipe_with("pass word\r\nsecond line\n", 23);
+	e = veilfs_secret_read(fd, &s, &len);
+	ok(e == 0 && len == 9 && strcmp(s, "pass word") == 0,
+	   "secret_read: first line, CR LF removed (%d, %zu)", e, len);
+	veilfs_secret_free(s);
+	e = veilfs_secret_read(fd, &s, &len);
+	ok(e == 0 && len == 11 && strcmp(s, "second line") == 0,
+	   "secret_read consumes nothing after the line (%d)", e);
+	veilfs_secret_free(s);
+	e = veilfs_secret_read(fd, &s, &len);
+	ok(e == -ENODATA && s == NULL && len == 0, "secret_read at end of input: -ENODATA (%d)", e);
+	close(fd);
+	fd = pipe_with("\n", 1);
+	e = veilfs_secret_read(fd, &s, &len);
+	ok(e == -ENODATA && s == NULL, "secret_read of an empty line: -ENODATA (%d)", e);
+	close(fd);
+	memset(big, 'x', sizeof(big));
+	fd = pipe_with(big, sizeof(big));
+	e = veilfs_secret_read(fd, &s, &len);
+	ok(e == -E2BIG && s == NULL, "secret_read of 5000 bytes: -E2BIG (%d)", e);
+	close(fd);
+	e = veilfs_secret_read(-1, &s, &len);
+	ok(e == -EBADF && s == NULL, "secret_read of a bad fd: -EBADF (%d)", e);
+	veilfs_secret_free(NULL);
+}
+
+static void test_open_errors(const char *vol)
+{
+	struct veilfs_volume *v = (struct veilfs_volume *)1;
+	char tmpl[] = "/tmp/veilfs-api-XXXXXX";
+	int e;
+
+	e = veilfs_open(vol, NULL, "wrong", 5, &v);
+	ok(e == -EACCES && v == NULL, "wrong passphrase: -EACCES, no handle (%d)", e);
+	/* A line of a recovery key's form that is no key of this volume. */
+	e = veilfs_open(vol, NULL, "00000-00000-00000-00000-00000-00000-00000-00000-00000-00000-"
+				  "00000-00000-00000-00000-00000-00000", 95, &v);
+	ok(e == -EACCES && v == NULL, "a malformed recovery key: -EACCES (%d)", e);
+	e = veilfs_open(vol, NULL, PASS, strlen(PASS) - 1, &v);
+	ok(e == -EACCES, "the passphrase less its last byte: -EACCES (%d)", e);
+	ok(mkdtemp(tmpl) != NULL, "made an empty directory");
+	e = veilfs_open(tmpl, NULL, PASS, strlen(PASS), &v);
+	ok(e == -ENOENT && v == NULL, "a directory without a header: -ENOENT (%d)", e);
+	rmdir(tmpl);
+	e = veilfs_open("/nonexistent/veilfs", NULL, PASS, strlen(PASS), &v);
+	ok(e == -ENOENT, "a missing directory: -ENOENT (%d)", e);
+	e = veilfs_open(NULL, NULL, PASS, strlen(PASS), &v);
+	ok(e == -EINVAL, "a NULL directory: -EINVAL (%d)", e);
+	ok(veilfs_close(NULL) == 0, "veilfs_close(NULL) is a no-op");
+}
+
+static void test_read(const char *vol)
+{
+	struct veilfs_volume *v = NULL;
+	struct veilfs_file *f = NULL;
+	struct veilfs_dir *d = NULL;
+	struct veilfs_stat st;
+	const char *name;
+	static unsigned char whole[100001], part[100001];
+	ssize_t n;
+	size_t got = 0;
+	int e, entries = 0, ret;
+
+	e = veilfs_open(vol, NULL, PASS, strlen(PASS), &v);
+	if (!ok(e == 0 && v != NULL, "open the fixture with its passphrase (%d)", e))
+		return;
+
+	e = veilfs_stat(v, "hundred-k.bin", &st);
+	ok(e == 0 && S_ISREG(st.mode) && st.size == 100000, "stat: a 100000-byte regular file");
+	e = veilfs_stat(v, "/docs//sub/", &st);
+	ok(e == 0 && S_ISDIR(st.mode), "stat of '/docs//sub/': a directory (%d)", e);
+	e = veilfs_stat(v, "", &st);
+	ok(e == 0 && S_ISDIR(st.mode), "stat of the root (%d)", e);
+	e = veilfs_stat(v, "link-to-one-byte", &st);
+	ok(e == 0 && S_ISLNK(st.mode), "stat does not follow a symlink (%d)", e);
+	e = veilfs_stat(v, "no-such-file", &st);
+	ok(e == -ENOENT, "stat of a missing name: -ENOENT (%d)", e);
+	e = veilfs_stat(v, "docs/../one-byte", &st);
+	ok(e == -EINVAL, "stat of a path with '..': -EINVAL (%d)", e);
+	e = veilfs_stat(v, "./one-byte", &st);
+	ok(e == -EINVAL, "stat of a path with '.': -EINVAL (%d)", e);
+
+	e = veilfs_file_open(v, "docs", &f);
+	ok(e == -EISDIR && f == NULL, "file_open of a directory: -EISDIR (%d)", e);
+	e = veilfs_file_open(v, "link-to-one-byte", &f);
+	ok(e == -ELOOP && f == NULL, "file_open of a symlink: -ELOOP (%d)", e);
+	e = veilfs_dir_open(v, "one-byte", &d);
+	ok(e == -ENOTDIR && d == NULL, "dir_open of a file: -ENOTDIR (%d)", e);
+
+	e = veilfs_file_open(v, "hundred-k.bin", &f);
+	ok(e == 0 && f != NULL, "file_open (%d)", e);
+	if (e == 0) {
+		n = veilfs_file_pread(f, whole, sizeof(whole), 0);
+		ok(n == 100000, "one pread of the whole file: %zd bytes", n);
+		/* Odd-sized reads that straddle block boundaries give the same bytes. */
+		while (got < 100000) {
+			n = veilfs_file_pread(f, part + got, 1237, got);
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		ok(got == 100000 && memcmp(part, whole, 100000) == 0,
+		   "reads of 1237 bytes at a time give the same 100000 bytes (%zu)", got);
+		n = veilfs_file_pread(f, part, 10, 100000);
+		ok(n == 0, "pread at the end: 0 (%zd)", n);
+		n = veilfs_file_pread(f, part, 10, 1ull << 40);
+		ok(n == 0, "pread far past the end: 0 (%zd)", n);
+		n = veilfs_file_pread(f, part, 10, 99995);
+		ok(n == 5, "pread across the end: short, 5 bytes (%zd)", n);
+		e = veilfs_file_stat(f, &st);
+		ok(e == 0 && st.size == 100000, "file_stat: 100000 bytes (%d)", e);
+	}
+
+	e = veilfs_dir_open(v, "docs", &d);
+	ok(e == 0 && d != NULL, "dir_open docs (%d)", e);
+	ret = veilfs_close(v);
+	ok(ret == -EBUSY, "veilfs_close with a file and a directory open: -EBUSY (%d)", ret);
+	if (d) {
+		bool seen_readme = false, seen_sub = false;
+
+		while ((e = veilfs_dir_read(d, &name, &st)) > 0) {
+			entries++;
+			if (strcmp(name, "readme.txt") == 0)
+				seen_readme = S_ISREG(st.mode) && st.size == 700;
+			if (strcmp(name, "sub") == 0)
+				seen_sub = S_ISDIR(st.mode);
+		}
+		ok(e == 0 && entries == 2 && seen_readme && seen_sub,
+		   "docs lists readme.txt (700 bytes) and sub, nothing else (%d entries, %d)", entries,
+		   e);
+		ok(veilfs_dir_skipped(d) == 0, "no entry skipped");
+		e = veilfs_dir_read(d, &name, NULL);
+		ok(e == 0 && name == NULL, "dir_read after the end: 0 again");
+		veilfs_dir_close(d);
+	}
+	veilfs_file_close(f);
+	ret = veilfs_close(v);
+	ok(ret == 0, "veilfs_close once every handle is closed: 0 (%d)", ret);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: test_api FIXTURE-VOLUME\n");
+		return 2;
+	}
+	test_versions();
+	test_secret();
+	test_open_errors(argv[1]);
+	test_read(argv[1]);
+	return tap_done();
+}
