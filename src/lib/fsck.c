@@ -11,6 +11,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,22 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "par.h"
 #include "file.h"
 #include "keys.h"
 #include "temp.h"
 #include "walk.h"
 
-/*
- * A file is verified in windows of WINDOW blocks (8 MiB): both cores take
- * GRAIN blocks at a time from a shared counter, each reading and then
- * decrypting its own grain, so reads overlap decryption, a core that the
- * scheduler holds back delays the other by one grain at most, and the
- * helper thread is woken once per window.
- */
-#define WINDOW 2048
-#define GRAIN 32
-#define BUFBLOCKS WINDOW
 #define LOST_FOUND "lost+found"
 
 static const char *const kind_names[VEIL_FSCK_NKINDS] = {
@@ -99,6 +91,9 @@ struct fix {
 	bool header_fixed;
 	/* FIX_XATTR: the backing attribute name; FIX_BLOB: the blob name */
 	char *aux;
+	/* Walk order: repairs are made in the order a one-core check finds them. */
+	uint64_t order;
+	size_t seq;
 };
 
 struct run {
@@ -117,7 +112,12 @@ struct run {
 	char **refblobs, **blobs;
 	size_t nref, capref, nblobs, capblobs;
 	bool whole; /* the whole volume is walked (orphan blobs can be told) */
-	uint8_t *cbuf, *pbuf;
+	uint8_t *cbuf, *pbuf; /* one block each, for the calling thread */
+	struct verifier *q;   /* file contents being verified */
+	bool in_report;       /* reporting a file of the queue: events go out at once */
+	struct devent *def;   /* events waiting for queued files: [def_next, ndef) */
+	size_t def_next, ndef, capdef;
+	int file_err;         /* the last file that could not be read (veil_fsck_file) */
 	struct timespec t0;
 	int lf_fd;
 	uint8_t lf_iv[VEIL_DIRIV_BYTES];
@@ -129,6 +129,74 @@ static double since(const struct timespec *t0)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void deliver(struct run *r, const struct veil_fsck_event *ev)
+{
+	if (ev->type == VEIL_FSCK_EV_PROBLEM) {
+		r->s->problems++;
+		r->s->by_kind[ev->kind]++;
+	} else if (ev->type == VEIL_FSCK_EV_NOTE) {
+		r->s->notes++;
+		r->s->by_kind[ev->kind]++;
+	}
+	if (r->o->event)
+		r->o->event(r->o->ctx, ev);
+}
+
+/*
+ * Events are reported in the order of the walk, as if every file had been
+ * verified when the walk met it: an event met while files are still queued
+ * waits until they are reported. A deferred event is tagged with the queue
+ * position it follows.
+ */
+struct devent {
+	uint64_t after; /* reported once the queue's files before this one are */
+	struct veil_fsck_event ev;
+};
+
+static bool must_defer(struct run *r);
+static uint64_t queue_tail(struct run *r);
+
+static int defer(struct run *r, const struct veil_fsck_event *ev)
+{
+	struct devent *d;
+
+	if (r->ndef == r->capdef) {
+		size_t cap = r->capdef ? r->capdef * 2 : 16;
+		struct devent *g = realloc(r->def, cap * sizeof(*g));
+
+		if (!g)
+			return -ENOMEM;
+		r->def = g;
+		r->capdef = cap;
+	}
+	d = &r->def[r->ndef];
+	d->ev = *ev;
+	d->ev.path = strdup(ev->path);
+	d->ev.what = strdup(ev->what);
+	if (!d->ev.path || !d->ev.what) {
+		free((char *)d->ev.path);
+		free((char *)d->ev.what);
+		return -ENOMEM; /* reported at once: out of order, but reported */
+	}
+	d->after = queue_tail(r);
+	r->ndef++;
+	return 0;
+}
+
+/* Report the deferred events that follow queue positions before @pos. */
+static void flush_deferred(struct run *r, uint64_t pos)
+{
+	while (r->def_next < r->ndef && r->def[r->def_next].after <= pos) {
+		struct devent *d = &r->def[r->def_next++];
+
+		deliver(r, &d->ev);
+		free((char *)d->ev.path);
+		free((char *)d->ev.what);
+	}
+	if (r->def_next == r->ndef)
+		r->def_next = r->ndef = 0;
 }
 
 static void emit(struct run *r, enum veil_fsck_evtype type, enum veil_fsck_kind kind,
@@ -147,26 +215,24 @@ static void emit(struct run *r, enum veil_fsck_evtype type, enum veil_fsck_kind 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (type == VEIL_FSCK_EV_PROBLEM) {
-		r->s->problems++;
-		r->s->by_kind[kind]++;
-	} else if (type == VEIL_FSCK_EV_NOTE) {
-		r->s->notes++;
-		r->s->by_kind[kind]++;
-	}
-	if (r->o->event)
-		r->o->event(r->o->ctx, &ev);
+	if (must_defer(r) && defer(r, &ev) == 0)
+		return;
+	deliver(r, &ev);
 }
+
+static uint64_t verified_bytes(struct verifier *q);
 
 static void progress(struct run *r)
 {
+	if (r->q)
+		r->s->bytes = verified_bytes(r->q);
 	r->s->seconds = since(&r->t0);
 	if (r->o->progress)
 		r->o->progress(r->o->ctx, r->s);
 }
 
-static struct fix *add_fix(struct run *r, enum fix_type type, enum veil_fsck_kind kind,
-			   const struct veil_walk_entry *e)
+/* A new repair to make, zeroed but for its type and kind. */
+static struct fix *new_fix(struct run *r, enum fix_type type, enum veil_fsck_kind kind)
 {
 	struct fix *f;
 
@@ -184,6 +250,19 @@ static struct fix *add_fix(struct run *r, enum fix_type type, enum veil_fsck_kin
 	f->type = type;
 	f->kind = kind;
 	f->nprobs = 1;
+	/* Found by the walk: after the queued files, before the next one (see defer). */
+	f->order = r->q ? queue_tail(r) * 2 : UINT64_MAX;
+	f->seq = r->nfix++;
+	return f;
+}
+
+static struct fix *add_fix(struct run *r, enum fix_type type, enum veil_fsck_kind kind,
+			   const struct veil_walk_entry *e)
+{
+	struct fix *f = new_fix(r, type, kind);
+
+	if (!f)
+		return NULL;
 	if (e) {
 		f->cpath = strdup(e->cpath);
 		f->disp = strdup(e->path ? e->path : e->cpath);
@@ -193,10 +272,10 @@ static struct fix *add_fix(struct run *r, enum fix_type type, enum veil_fsck_kin
 		if (!f->cpath || !f->disp) {
 			free(f->cpath);
 			free(f->disp);
+			r->nfix--;
 			return NULL;
 		}
 	}
-	r->nfix++;
 	return f;
 }
 
@@ -254,73 +333,317 @@ static char *lf_base(const struct veil_walk_entry *e, const char *prefix)
 
 /* ------------------------------------------------------------ file contents */
 
-struct vjob {
-	const struct veil_volume *v;
-	const uint8_t *hdr;
-	uint8_t *cbuf; /* the window's cipher blocks, block i at i * (B + 40) */
-	uint8_t *pbuf;
-	int fd;
-	atomic_int ret;
-	atomic_size_t next;   /* next block of the window to take */
-	uint64_t b0, nb, nblocks;
-	uint64_t csize;       /* size of the cipher file */
-	size_t avail[WINDOW / GRAIN]; /* bytes read of each grain */
-	uint8_t verdict[WINDOW];
-	enum veil_block_fault fault[WINDOW];
+/*
+ * Blocks are verified on every core. The walk (on the calling thread)
+ * checks each regular file's size and header and queues it; helper
+ * threads, one per further core, take the queued files' blocks in chunks
+ * of about CHUNK_BYTES. A thread reads a chunk with one pread into a buffer
+ * of its own, small enough to stay in the core's cache, and opens its
+ * blocks there into a one-block scratch buffer: one authenticated
+ * decryption per block, no other copy. The calling thread takes chunks too
+ * whenever more than QHIGH bytes of blocks wait, so a large file keeps every
+ * core busy, while the walk over many small files overlaps their
+ * verification. Findings are reported on the calling thread, file by file
+ * in the order of the walk, once all of a file's chunks are done.
+ */
+#define CHUNK_BYTES (128u * 1024)
+#define QFILES 128 /* files queued at most (each holds its fd) */
+#define QHIGH (4u << 20)
+#define MAXHELPERS 15
+
+/* A block that is not simply good. */
+struct vres {
+	uint64_t idx;
+	uint8_t verdict; /* B_SEALED_LAST or B_BAD */
+	enum veil_block_fault f;
 };
 
-static void verify_one(struct vjob *j, size_t i)
-{
-	uint32_t bs = j->v->cc.bs;
-	size_t cbs = (size_t)bs + VEIL_BLOCK_OVERHEAD;
-	uint64_t idx = j->b0 + i;
-	size_t in_grain = (i % GRAIN) * cbs, avail = j->avail[i / GRAIN];
-	size_t len = avail > in_grain ? (avail - in_grain < cbs ? avail - in_grain : cbs) : 0;
-	const uint8_t *in = j->cbuf + i * cbs;
-	uint8_t *pt = j->pbuf + i * bs;
+/* A queued file. */
+struct vfile {
+	int fd;
+	int open_err;  /* the file could not be opened (fd is -1) */
+	uint8_t hdr[VEIL_FILE_HEADER_BYTES];
+	uint64_t csize, psize;
+	uint64_t n;        /* blocks of the file */
+	uint64_t nverify;  /* blocks to open (n, or the whole ones of a cut file) */
+	uint64_t nchunks, next, done; /* chunks: in all, handed out, finished */
+	bool size_bad, header_fixed, header_bad;
+	int err;           /* a chunk could not be read: the first such error ... */
+	uint64_t err_block; /* ... and the first block of the lowest such chunk */
+	struct vres *res;
+	size_t nres, capres;
+	/* How the file is reported, and what a repair needs of it. */
+	char *disp, *cpath, *lfname;
+	bool cipher, is_long, record;
+	unsigned depth;
+};
 
-	j->verdict[i] = B_OK;
-	j->fault[i] = VEIL_FAULT_NONE;
-	if (idx + 1 < j->nblocks && len > VEIL_BLOCK_OVERHEAD &&
-	    veil_content_open(j->v->keys->content, j->hdr, idx, false, in, len, pt) == 0)
-		return;
-	if (veil_content_open_at(j->v->keys->content, j->hdr, idx, j->nblocks, in, len, pt,
-				 &j->fault[i]) == 0) {
-		/* Only a middle block can get here: it opened as last. */
-		j->verdict[i] = idx + 1 < j->nblocks ? B_SEALED_LAST : B_OK;
-		return;
-	}
-	j->verdict[i] = B_BAD;
+/* A verifying thread's buffers. */
+struct vbuf {
+	uint8_t *cbuf; /* one chunk of cipher blocks */
+	uint8_t *pt;   /* one block of plaintext, overwritten block after block */
+};
+
+struct verifier {
+	const struct veil_volume *v;
+	uint32_t bs;
+	uint64_t cbs, chunk; /* cipher block size; blocks per chunk */
+	pthread_mutex_t mu;
+	pthread_cond_t cv_work; /* helpers: a chunk to take, or stop */
+	pthread_cond_t cv_done; /* the caller: a chunk finished */
+	struct vfile q[QFILES]; /* ring: files [head, tail); chunks taken from [take, tail) */
+	uint64_t head, take, tail;
+	uint64_t waiting; /* blocks queued and not yet taken */
+	bool stop;
+	int fatal;        /* a helper ran out of memory recording a finding */
+	atomic_uint_least64_t bytes; /* plaintext bytes verified */
+	size_t nhelpers;
+	pthread_t th[MAXHELPERS];
+	struct vbuf own;  /* the calling thread's buffers */
+};
+
+static uint64_t verified_bytes(struct verifier *q)
+{
+	return atomic_load(&q->bytes);
 }
 
-/* One core's share of a window: grains taken from the shared counter. */
-static void window_worker(void *ctx, size_t k)
+static uint64_t queue_tail(struct run *r)
 {
-	struct vjob *j = ctx;
-	uint32_t bs = j->v->cc.bs;
-	uint64_t cbs = (uint64_t)bs + VEIL_BLOCK_OVERHEAD;
+	return r->q->tail;
+}
 
-	(void)k;
-	for (;;) {
-		size_t g = atomic_fetch_add(&j->next, GRAIN), gn;
-		uint64_t coff, want;
-		size_t got;
-		int ret;
+static bool must_defer(struct run *r)
+{
+	return r->q && r->q->tail > r->q->head && !r->in_report;
+}
 
-		if (g >= j->nb)
-			break;
-		gn = j->nb - g < GRAIN ? (size_t)(j->nb - g) : GRAIN;
-		coff = veil_content_block_offset(j->b0 + g, bs);
-		want = coff + gn * cbs > j->csize ? j->csize - coff : gn * cbs;
-		ret = veil_pread_full(j->fd, j->cbuf + g * cbs, (size_t)want, coff, &got);
-		j->avail[g / GRAIN] = got;
-		if (ret < 0) {
-			atomic_store(&j->ret, ret);
+static int vbuf_init(struct vbuf *b, const struct verifier *q)
+{
+	b->cbuf = malloc((size_t)(q->chunk * q->cbs));
+	b->pt = malloc(q->bs);
+	if (b->cbuf && b->pt)
+		return 0;
+	free(b->cbuf);
+	free(b->pt);
+	b->cbuf = b->pt = NULL;
+	return -ENOMEM;
+}
+
+static void vbuf_free(struct vbuf *b, const struct verifier *q)
+{
+	if (b->pt)
+		veil_wipe(b->pt, q->bs);
+	free(b->pt);
+	free(b->cbuf);
+}
+
+/* Under q->mu: hand out the next chunk, if any. */
+static bool take_chunk(struct verifier *q, struct vfile **fp, uint64_t *cp)
+{
+	while (q->take < q->tail) {
+		struct vfile *f = &q->q[q->take % QFILES];
+
+		if (f->next < f->nchunks) {
+			uint64_t c = f->next++;
+			uint64_t nb = f->nverify - c * q->chunk;
+
+			q->waiting -= nb < q->chunk ? nb : q->chunk;
+			*fp = f;
+			*cp = c;
+			return true;
+		}
+		q->take++;
+	}
+	return false;
+}
+
+/* Under q->mu. */
+static void add_res(struct verifier *q, struct vfile *f, uint64_t idx, uint8_t verdict,
+		    enum veil_block_fault fl)
+{
+	if (f->nres == f->capres) {
+		size_t cap = f->capres ? f->capres * 2 : 8;
+		struct vres *g = realloc(f->res, cap * sizeof(*g));
+
+		if (!g) {
+			q->fatal = -ENOMEM;
+			return;
+		}
+		f->res = g;
+		f->capres = cap;
+	}
+	f->res[f->nres].idx = idx;
+	f->res[f->nres].verdict = verdict;
+	f->res[f->nres].f = fl;
+	f->nres++;
+}
+
+/* Read chunk @c of @f into @b and open its blocks (without q->mu). */
+static void run_chunk(struct verifier *q, struct vbuf *b, struct vfile *f, uint64_t c)
+{
+	const uint8_t *key = q->v->keys->content;
+	uint64_t b0 = c * q->chunk, nb = f->nverify - b0 < q->chunk ? f->nverify - b0 : q->chunk;
+	uint64_t off = veil_content_block_offset(b0, q->bs);
+	uint64_t end = off + nb * q->cbs < f->csize ? off + nb * q->cbs : f->csize;
+	size_t got = 0;
+	int ret = veil_pread_full(f->fd, b->cbuf, (size_t)(end - off), off, &got);
+
+	if (ret < 0) {
+		pthread_mutex_lock(&q->mu);
+		if (!f->err || b0 < f->err_block) {
+			f->err = ret;
+			f->err_block = b0;
+		}
+		pthread_mutex_unlock(&q->mu);
+		return;
+	}
+	for (uint64_t i = 0; i < nb; i++) {
+		uint64_t idx = b0 + i, at = i * q->cbs;
+		size_t len = got > at ? (size_t)(got - at < q->cbs ? got - at : q->cbs) : 0;
+		const uint8_t *in = b->cbuf + at;
+		enum veil_block_fault fl;
+		uint8_t verdict;
+
+		/* A middle block opens as a middle block: one decryption, the usual case. */
+		if (idx + 1 < f->n && len > VEIL_BLOCK_OVERHEAD &&
+		    veil_content_open(key, f->hdr, idx, false, in, len, b->pt) == 0)
+			continue;
+		/* The end block, or one that needs the reading rules to tell what it is. */
+		if (veil_content_open_at(key, f->hdr, idx, f->n, in, len, b->pt, &fl) == 0) {
+			if (idx + 1 == f->n)
+				continue;
+			verdict = B_SEALED_LAST; /* a middle block that opened as last */
+		} else {
+			verdict = B_BAD;
+		}
+		pthread_mutex_lock(&q->mu);
+		add_res(q, f, idx, verdict, fl);
+		pthread_mutex_unlock(&q->mu);
+	}
+	if (f->nverify < f->n)
+		atomic_fetch_add(&q->bytes, nb * q->bs);
+	else
+		atomic_fetch_add(&q->bytes, ((b0 + nb) * q->bs < f->psize ? (b0 + nb) * q->bs
+									   : f->psize) -
+						    b0 * q->bs);
+}
+
+/* Under q->mu: chunk of @f finished. */
+static void chunk_done(struct verifier *q, struct vfile *f)
+{
+	if (++f->done == f->nchunks)
+		pthread_cond_signal(&q->cv_done);
+}
+
+static void *helper_main(void *arg)
+{
+	struct verifier *q = arg;
+	struct vbuf b;
+	struct vfile *f;
+	uint64_t c;
+
+	if (vbuf_init(&b, q) < 0)
+		return NULL; /* the other threads do its share */
+	pthread_mutex_lock(&q->mu);
+	while (!q->stop) {
+		if (!take_chunk(q, &f, &c)) {
+			pthread_cond_wait(&q->cv_work, &q->mu);
 			continue;
 		}
-		for (size_t i = g; i < g + gn; i++)
-			verify_one(j, i);
+		pthread_mutex_unlock(&q->mu);
+		run_chunk(q, &b, f, c);
+		pthread_mutex_lock(&q->mu);
+		chunk_done(q, f);
 	}
+	pthread_mutex_unlock(&q->mu);
+	vbuf_free(&b, q);
+	return NULL;
+}
+
+/* Cores this process may run on. */
+static size_t ncores(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (size_t)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (size_t)n : 1;
+}
+
+/* @threads: helpers to start (fewer if they cannot be started; 0: all on the caller). */
+static struct verifier *verifier_new(const struct veil_volume *v, size_t threads)
+{
+	struct verifier *q = calloc(1, sizeof(*q));
+	sigset_t all, old;
+
+	if (!q)
+		return NULL;
+	q->v = v;
+	q->bs = v->cc.bs;
+	q->cbs = (uint64_t)q->bs + VEIL_BLOCK_OVERHEAD;
+	q->chunk = CHUNK_BYTES / q->bs > 2 ? CHUNK_BYTES / q->bs : 2;
+	atomic_init(&q->bytes, 0);
+	if (vbuf_init(&q->own, q) < 0) {
+		free(q);
+		return NULL;
+	}
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv_work, NULL);
+	pthread_cond_init(&q->cv_done, NULL);
+	/*
+	 * Signals stay with the calling thread, but for those a fault raises
+	 * in the thread itself (blocked, they would kill the process without
+	 * a word from a handler such as a sanitizer's).
+	 */
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, SIGSYS);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (size_t i = 0; i < threads && i < MAXHELPERS; i++) {
+		if (pthread_create(&q->th[q->nhelpers], NULL, helper_main, q) != 0)
+			break;
+		q->nhelpers++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return q;
+}
+
+static void vfile_release(struct vfile *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	free(f->res);
+	free(f->disp);
+	free(f->cpath);
+	free(f->lfname);
+	f->res = NULL;
+	f->disp = f->cpath = f->lfname = NULL;
+}
+
+static void verifier_free(struct verifier *q)
+{
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->mu);
+	q->stop = true;
+	pthread_cond_broadcast(&q->cv_work);
+	pthread_mutex_unlock(&q->mu);
+	for (size_t i = 0; i < q->nhelpers; i++)
+		pthread_join(q->th[i], NULL);
+	for (uint64_t i = q->head; i < q->tail; i++)
+		vfile_release(&q->q[i % QFILES]);
+	vbuf_free(&q->own, q);
+	pthread_cond_destroy(&q->cv_done);
+	pthread_cond_destroy(&q->cv_work);
+	pthread_mutex_destroy(&q->mu);
+	free(q);
 }
 
 static enum veil_fsck_kind fault_kind(enum veil_block_fault f)
@@ -414,151 +737,302 @@ static bool header_restorable(struct run *r, int fd, uint8_t hdr[static VEIL_FIL
 }
 
 /*
- * Check the contents of cipher file @fd. Records what is wrong in @f (if
- * non-NULL) and reports it under @disp. Returns 0 or a negative errno for
- * an I/O failure (reported too).
+ * The checks of an opened file that come before its blocks: its size and
+ * its header. Fills @f; its blocks (f->nchunks chunks) are then verified
+ * through the queue. An error reading the file is kept in f->err.
  */
-static int check_content(struct run *r, int fd, const char *disp, bool cipher, struct fix *f)
+static void prepare_file(struct run *r, struct vfile *f)
 {
-	const struct veil_volume *v = r->v;
-	uint32_t bs = v->cc.bs;
+	uint32_t bs = r->v->cc.bs;
 	uint64_t cbs = (uint64_t)bs + VEIL_BLOCK_OVERHEAD;
-	uint8_t hdr[VEIL_FILE_HEADER_BYTES];
-	uint64_t csize, psize, n, nverify;
-	struct vjob *j;
 	struct stat st;
 	size_t got;
 	int ret;
-	unsigned probs = 0;
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	csize = (uint64_t)st.st_size;
-	if (csize == 0)
-		return 0;
-	if (veil_content_plain_size(csize, bs, &psize) < 0) {
-		/* Blocks that are whole can still be checked; the fragment after them cannot. */
-		n = csize < VEIL_FILE_HEADER_BYTES ? 0 : (csize - VEIL_FILE_HEADER_BYTES) / cbs;
-		emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_SIZE, disp, cipher, (int64_t)n, 0,
-		     "cipher size %llu is impossible: the file was cut inside block %llu",
-		     (unsigned long long)csize, (unsigned long long)n);
-		probs++;
-		if (f)
-			f->size_bad = true;
-		nverify = n;
-		n = n + 1; /* the cut block was the end one at least */
-	} else {
-		n = veil_content_nblocks(psize, bs);
-		nverify = n;
+	if (fstat(f->fd, &st) < 0) {
+		f->err = -errno;
+		return;
 	}
-	ret = veil_pread_full(fd, hdr, sizeof(hdr), 0, &got);
-	if (ret < 0)
-		return ret;
-	if (got == sizeof(hdr) && veil_content_header_check(hdr) < 0 &&
-	    header_restorable(r, fd, hdr, n, csize)) {
+	f->csize = (uint64_t)st.st_size;
+	if (f->csize == 0)
+		return;
+	if (veil_content_plain_size(f->csize, bs, &f->psize) < 0) {
+		/* Blocks that are whole can still be checked; the fragment after them cannot. */
+		f->size_bad = true;
+		f->nverify = f->csize < VEIL_FILE_HEADER_BYTES
+				     ? 0
+				     : (f->csize - VEIL_FILE_HEADER_BYTES) / cbs;
+		f->n = f->nverify + 1; /* the cut block was the end one at least */
+	} else {
+		f->n = veil_content_nblocks(f->psize, bs);
+		f->nverify = f->n;
+	}
+	ret = veil_pread_full(f->fd, f->hdr, sizeof(f->hdr), 0, &got);
+	if (ret < 0) {
+		f->err = ret;
+		f->nverify = 0;
+		return;
+	}
+	if (got == sizeof(f->hdr) && veil_content_header_check(f->hdr) < 0 &&
+	    header_restorable(r, f->fd, f->hdr, f->n, f->csize))
+		f->header_fixed = true;
+	if (got < sizeof(f->hdr) || veil_content_header_check(f->hdr) < 0) {
+		f->header_bad = true;
+		f->nverify = 0;
+	}
+	if (r->o->quick)
+		f->nverify = 0;
+	f->nchunks = (f->nverify + r->q->chunk - 1) / r->q->chunk;
+}
+
+static int cmp_res(const void *a, const void *b)
+{
+	const struct vres *x = a, *y = b;
+
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/*
+ * Report what was found in @f and, for a file of the walk, record its
+ * repair. 0, or -ENOMEM.
+ */
+static int report_file(struct run *r, struct vfile *f)
+{
+	const char *disp = f->disp;
+	bool cipher = f->cipher;
+	struct fix tmp = { 0 }, *g;
+	unsigned probs = 0;
+	int ret = 0;
+
+	if (f->open_err) {
+		emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_IO, disp, cipher, -1, 0, "cannot open: %s",
+		     strerror(f->open_err));
+		r->file_err = -f->open_err;
+		return 0;
+	}
+	if (f->size_bad) {
+		emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_SIZE, disp, cipher, (int64_t)f->nverify, 0,
+		     "cipher size %llu is impossible: the file was cut inside block %llu",
+		     (unsigned long long)f->csize, (unsigned long long)f->nverify);
+		probs++;
+		tmp.size_bad = true;
+	}
+	if (f->header_fixed) {
 		emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_FILE_HEADER, disp, cipher, -1, 0,
 		     "file header's version or reserved bytes are damaged (its blocks "
 		     "authenticate with them restored)");
 		probs++;
-		if (f)
-			f->header_fixed = true;
+		tmp.header_fixed = true;
 	}
-	if (got < sizeof(hdr) || veil_content_header_check(hdr) < 0) {
+	if (f->header_bad) {
 		emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_FILE_HEADER, disp, cipher, -1, 0,
 		     "file header is malformed: no block can be read");
 		probs++;
-		if (f) {
-			f->header_bad = true;
-			f->nprobs = probs;
+		tmp.header_bad = true;
+	}
+	if (f->nres > 1)
+		qsort(f->res, f->nres, sizeof(*f->res), cmp_res);
+	for (size_t i = 0; i < f->nres && ret == 0; i++) {
+		const struct vres *b = &f->res[i];
+
+		if (f->err && b->idx >= f->err_block)
+			break; /* from the chunk that could not be read on: not reported */
+		if (b->verdict == B_SEALED_LAST) {
+			emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_SEALED_LAST, disp, cipher,
+			     (int64_t)b->idx, 0,
+			     "block %llu: middle block sealed as last (left by an interrupted "
+			     "write; readable)",
+			     (unsigned long long)b->idx);
+			ret = add_sealed(&tmp, b->idx);
+		} else {
+			emit(r, VEIL_FSCK_EV_PROBLEM, fault_kind(b->f), disp, cipher, (int64_t)b->idx,
+			     0, "block %llu: %s", (unsigned long long)b->idx,
+			     veil_block_fault_str(b->f));
+			ret = add_bad(&tmp, b->idx, b->f);
 		}
-		return 0;
+		probs++;
 	}
-	if (r->o->quick) {
-		if (f)
-			f->nprobs = probs;
-		return 0;
+	if (f->err) {
+		emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_IO, disp, cipher, -1, 0, "cannot read: %s",
+		     strerror(-f->err));
+		r->file_err = f->err;
+		probs = 0; /* nothing is repaired in a file that cannot be read */
 	}
-	j = malloc(sizeof(*j));
-	if (!j)
+	if (ret < 0 || probs == 0 || !f->record) {
+		free(tmp.bad);
+		free(tmp.sealed);
+		return ret;
+	}
+	g = new_fix(r, FIX_FILE, VEIL_FSCK_BLOCK);
+	if (!g) {
+		free(tmp.bad);
+		free(tmp.sealed);
 		return -ENOMEM;
-	for (uint64_t b0 = 0; b0 < nverify; b0 += WINDOW) {
-		j->v = v;
-		j->hdr = hdr;
-		j->cbuf = r->cbuf;
-		j->pbuf = r->pbuf;
-		j->fd = fd;
-		j->b0 = b0;
-		j->nb = nverify - b0 < WINDOW ? nverify - b0 : WINDOW;
-		j->nblocks = n;
-		j->csize = csize;
-		atomic_init(&j->ret, 0);
-		atomic_init(&j->next, 0);
-		/*
-		 * veil_par_for runs loops of fewer than 16 on the caller alone: 32
-		 * workers, of which the first on each core takes every grain.
-		 */
-		veil_par_for(32, window_worker, j);
-		veil_wipe(r->pbuf, (size_t)j->nb * bs);
-		ret = atomic_load(&j->ret);
+	}
+	g->cpath = f->cpath;
+	g->disp = f->disp;
+	g->lfname = f->lfname;
+	f->cpath = f->disp = f->lfname = NULL;
+	g->cipher = f->cipher;
+	g->depth = f->depth;
+	g->is_long = f->is_long;
+	g->bad = tmp.bad;
+	g->nbad = tmp.nbad;
+	g->sealed = tmp.sealed;
+	g->nsealed = tmp.nsealed;
+	g->header_bad = tmp.header_bad;
+	g->header_fixed = tmp.header_fixed;
+	g->size_bad = tmp.size_bad;
+	g->nprobs = probs;
+	g->order = r->q->head * 2 + 1; /* this file is the queue's head */
+	return 0;
+}
+
+/* Report the files at the head of the queue whose blocks are all done. */
+static int vq_report(struct run *r)
+{
+	struct verifier *q = r->q;
+	int ret = 0;
+
+	for (;;) {
+		struct vfile *f;
+
+		pthread_mutex_lock(&q->mu);
+		f = &q->q[q->head % QFILES];
+		if (q->fatal < 0 || q->head == q->tail || f->done < f->nchunks) {
+			ret = q->fatal;
+			pthread_mutex_unlock(&q->mu);
+			break;
+		}
+		pthread_mutex_unlock(&q->mu);
+		flush_deferred(r, q->head);
+		/* No other thread touches a file whose chunks are all done. */
+		r->in_report = true;
+		ret = report_file(r, f);
+		r->in_report = false;
+		vfile_release(f);
+		pthread_mutex_lock(&q->mu);
+		q->head++;
+		if (q->take < q->head)
+			q->take = q->head;
+		pthread_mutex_unlock(&q->mu);
+		if (ret < 0)
+			break;
+	}
+	if (q->head == q->tail)
+		flush_deferred(r, q->tail);
+	r->s->bytes = atomic_load(&q->bytes);
+	return ret;
+}
+
+/*
+ * Verify chunks on the calling thread: while more than QHIGH bytes of
+ * blocks wait, or (@head) until the oldest queued file is done.
+ */
+static int vq_work(struct run *r, bool head)
+{
+	struct verifier *q = r->q;
+	uint64_t high = QHIGH / q->bs;
+	struct vfile *f;
+	uint64_t c;
+
+	pthread_mutex_lock(&q->mu);
+	while (q->fatal == 0) {
+		if (head) {
+			struct vfile *h = &q->q[q->head % QFILES];
+
+			if (q->head == q->tail || h->done == h->nchunks)
+				break;
+		} else if (q->waiting <= high) {
+			break;
+		}
+		if (!take_chunk(q, &f, &c)) {
+			if (!head)
+				break;
+			/* The rest of the oldest file is on other cores. */
+			pthread_cond_wait(&q->cv_done, &q->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&q->mu);
+		run_chunk(q, &q->own, f, c);
+		pthread_mutex_lock(&q->mu);
+		chunk_done(q, f);
+		pthread_mutex_unlock(&q->mu);
+		progress(r);
+		pthread_mutex_lock(&q->mu);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return vq_report(r);
+}
+
+/* Queue @f (taken over, released in any case). */
+static int vq_push(struct run *r, struct vfile *f)
+{
+	struct verifier *q = r->q;
+	int ret;
+
+	while (q->tail - q->head == QFILES) {
+		ret = vq_work(r, true);
 		if (ret < 0) {
-			free(j);
+			vfile_release(f);
 			return ret;
 		}
-		for (uint64_t i = 0; i < j->nb; i++) {
-			uint64_t idx = b0 + i;
-
-			if (j->verdict[i] == B_SEALED_LAST) {
-				emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_SEALED_LAST, disp, cipher,
-				     (int64_t)idx, 0,
-				     "block %llu: middle block sealed as last (left by an interrupted "
-				     "write; readable)",
-				     (unsigned long long)idx);
-				probs++;
-				if (f && add_sealed(f, idx) < 0) {
-					free(j);
-					return -ENOMEM;
-				}
-			} else if (j->verdict[i] == B_BAD) {
-				emit(r, VEIL_FSCK_EV_PROBLEM, fault_kind(j->fault[i]), disp, cipher,
-				     (int64_t)idx, 0, "block %llu: %s", (unsigned long long)idx,
-				     veil_block_fault_str(j->fault[i]));
-				probs++;
-				if (f && add_bad(f, idx, j->fault[i]) < 0) {
-					free(j);
-					return -ENOMEM;
-				}
-			}
-		}
-		r->s->bytes += nverify < n || j->nb * bs < psize - b0 * bs ? j->nb * bs
-									   : psize - b0 * bs;
-		progress(r);
 	}
-	free(j);
-	if (f)
-		f->nprobs = probs;
+	pthread_mutex_lock(&q->mu);
+	q->q[q->tail % QFILES] = *f;
+	q->tail++;
+	q->waiting += f->nverify;
+	if (f->nchunks)
+		pthread_cond_broadcast(&q->cv_work);
+	pthread_mutex_unlock(&q->mu);
+	return vq_work(r, false);
+}
+
+/* Verify and report everything queued. */
+static int vq_drain(struct run *r)
+{
+	while (r->q->head < r->q->tail) {
+		int ret = vq_work(r, true);
+
+		if (ret < 0)
+			return ret;
+	}
 	return 0;
 }
 
 /* ------------------------------------------------------------ the check */
 
-static void check_xattrs(struct run *r, const struct veil_walk_entry *e, const char *disp)
+/* The xattrs of an object: through @rfd if it is open, else through the /proc path @proc. */
+static ssize_t xlist(int rfd, const char *proc, char *list, size_t size)
 {
-	char proc[64], plain[256];
-	int fd = openat(e->dfd, e->cname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	return rfd >= 0 ? flistxattr(rfd, list, size) : listxattr(proc, list, size);
+}
+
+static ssize_t xget(int rfd, const char *proc, const char *name, void *val, size_t size)
+{
+	return rfd >= 0 ? fgetxattr(rfd, name, val, size) : getxattr(proc, name, val, size);
+}
+
+/* @rfd: the object opened for reading (a file or directory), or -1. */
+static void check_xattrs(struct run *r, const struct veil_walk_entry *e, const char *disp, int rfd)
+{
+	char proc[64] = "", plain[256];
+	int fd = rfd >= 0 ? -1 : openat(e->dfd, e->cname, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	char *list = NULL;
 	uint8_t *cval = NULL, *val = NULL;
 	ssize_t len;
 
-	if (fd < 0)
+	if (rfd < 0 && fd < 0)
 		return;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	len = listxattr(proc, NULL, 0);
+	if (fd >= 0)
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	len = xlist(rfd, proc, NULL, 0);
 	if (len <= 0)
 		goto out;
 	list = malloc((size_t)len);
 	cval = malloc(65536);
 	val = malloc(65536);
-	if (!list || !cval || !val || (len = listxattr(proc, list, (size_t)len)) < 0)
+	if (!list || !cval || !val || (len = xlist(rfd, proc, list, (size_t)len)) < 0)
 		goto out;
 	for (char *p = list; p < list + len; p += strlen(p) + 1) {
 		ssize_t cl;
@@ -571,7 +1045,7 @@ static void check_xattrs(struct run *r, const struct veil_walk_entry *e, const c
 			emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_XATTR, disp, !e->path, -1, 0,
 			     "xattr %s: name does not decrypt", p);
 		} else {
-			cl = getxattr(proc, p, cval, 65536);
+			cl = xget(rfd, proc, p, cval, 65536);
 			vl = cl < 0 ? -EIO
 				    : veil_xattr_value_decrypt(r->v->keys, p, cval, (size_t)cl, val);
 			if (vl >= 0) {
@@ -592,7 +1066,8 @@ out:
 	free(list);
 	free(cval);
 	free(val);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 }
 
 static bool seen_inode(struct run *r, const struct stat *st)
@@ -615,47 +1090,59 @@ static bool seen_inode(struct run *r, const struct stat *st)
 	return false;
 }
 
-static int check_file(struct run *r, const struct veil_walk_entry *e, const char *disp)
+/*
+ * Open regular file @e for reading: *@fd is the descriptor or -errno.
+ * Returns 0, or a negative errno if the queue could not be drained.
+ */
+static int open_file(struct run *r, const struct veil_walk_entry *e, int *fd)
 {
-	struct fix tmp = { 0 }, *f;
-	int fd, ret;
+	const int fl = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
 
-	if (e->st.st_nlink > 1 && seen_inode(r, &e->st))
-		return 0; /* another name of a file already checked */
-	fd = openat(e->dfd, e->cname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_IO, disp, !e->path, -1, 0, "cannot open: %s",
-		     strerror(errno));
+	*fd = openat(e->dfd, e->cname, fl);
+	if (*fd < 0 && (errno == EMFILE || errno == ENFILE) && r->q->tail > r->q->head) {
+		/* The queued files hold descriptors: finish them and try again. */
+		int ret = vq_drain(r);
+
+		if (ret < 0)
+			return ret;
+		*fd = openat(e->dfd, e->cname, fl);
+	}
+	if (*fd < 0)
+		*fd = -errno;
+	return 0;
+}
+
+/* Check regular file @e, opened as @fd (or -errno); @fd is taken over. */
+static int check_file(struct run *r, const struct veil_walk_entry *e, const char *disp, int fd)
+{
+	struct vfile f = { .fd = fd < 0 ? -1 : fd };
+
+	if (e->st.st_nlink > 1 && seen_inode(r, &e->st)) {
+		if (fd >= 0)
+			close(fd); /* another name of a file already checked */
 		return 0;
 	}
-	ret = check_content(r, fd, disp, !e->path, &tmp);
-	close(fd);
-	if (ret < 0) {
-		emit(r, VEIL_FSCK_EV_PROBLEM, VEIL_FSCK_IO, disp, !e->path, -1, 0, "cannot read: %s",
-		     strerror(-ret));
-		tmp.nprobs = 0;
+	if (fd < 0)
+		f.open_err = -fd;
+	else
+		prepare_file(r, &f);
+	if (!f.open_err && !f.err && !f.size_bad && !f.header_fixed && !f.header_bad &&
+	    !f.nchunks) {
+		close(f.fd); /* nothing to verify, nothing to report */
+		return 0;
 	}
-	if (tmp.nprobs == 0) {
-		free(tmp.bad);
-		free(tmp.sealed);
-		return ret == -ENOMEM ? ret : 0;
-	}
-	f = add_fix(r, FIX_FILE, VEIL_FSCK_BLOCK, e);
-	if (!f) {
-		free(tmp.bad);
-		free(tmp.sealed);
+	f.disp = strdup(disp);
+	f.cpath = strdup(e->cpath);
+	f.lfname = lf_base(e, "unnamed-");
+	f.cipher = !e->path;
+	f.depth = e->depth;
+	f.is_long = e->long_name;
+	f.record = true;
+	if (!f.disp || !f.cpath || !f.lfname) {
+		vfile_release(&f);
 		return -ENOMEM;
 	}
-	f->bad = tmp.bad;
-	f->nbad = tmp.nbad;
-	f->sealed = tmp.sealed;
-	f->nsealed = tmp.nsealed;
-	f->header_bad = tmp.header_bad;
-	f->header_fixed = tmp.header_fixed;
-	f->size_bad = tmp.size_bad;
-	f->nprobs = tmp.nprobs;
-	f->lfname = lf_base(e, "unnamed-");
-	return f->lfname ? 0 : -ENOMEM;
+	return vq_push(r, &f);
 }
 
 static int record_move(struct run *r, const struct veil_walk_entry *e, enum veil_fsck_kind kind,
@@ -773,12 +1260,21 @@ static int fsck_visit(void *ctx, const struct veil_walk_entry *e, void **cookie)
 				     t == -EBADMSG ? "does not decrypt (or its blob is missing)"
 						   : strerror((int)-t));
 		} else {
-			check_xattrs(r, e, disp);
-		}
-		if (S_ISREG(e->st.st_mode)) {
-			ret = check_file(r, e, disp);
-			if (ret < 0)
-				return ret;
+			int fd = -1;
+
+			/* A file is opened once, for its xattrs and its contents. */
+			if (S_ISREG(e->st.st_mode)) {
+				ret = open_file(r, e, &fd);
+				if (ret < 0)
+					return ret;
+			}
+			check_xattrs(r, e, disp,
+				     S_ISDIR(e->st.st_mode) && e->sub_fd >= 0 ? e->sub_fd : fd);
+			if (S_ISREG(e->st.st_mode)) {
+				ret = check_file(r, e, disp, fd);
+				if (ret < 0)
+					return ret;
+			}
 		}
 		if (S_ISDIR(e->st.st_mode) && e->sub_fd >= 0) {
 			if (e->sub_iv_err < 0 && !is_damage(e->sub_iv_err)) {
@@ -1326,6 +1822,15 @@ static int new_diriv(struct run *r, struct fix *f)
 	return ret;
 }
 
+static int cmp_order(const void *a, const void *b)
+{
+	const struct fix *x = a, *y = b;
+
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 static int cmp_depth(const void *a, const void *b)
 {
 	const struct fix *x = *(struct fix *const *)a, *y = *(struct fix *const *)b;
@@ -1546,9 +2051,10 @@ int veil_fsck_run(const struct veil_volume *v, const struct veil_fsck_opts *o,
 		path++;
 	memset(s, 0, sizeof(*s));
 	clock_gettime(CLOCK_MONOTONIC, &r.t0);
-	r.cbuf = malloc((size_t)BUFBLOCKS * (v->cc.bs + VEIL_BLOCK_OVERHEAD));
-	r.pbuf = malloc((size_t)BUFBLOCKS * v->cc.bs);
-	if (!r.cbuf || !r.pbuf) {
+	r.cbuf = malloc((size_t)v->cc.bs + VEIL_BLOCK_OVERHEAD);
+	r.pbuf = malloc(v->cc.bs);
+	r.q = verifier_new(v, o->quick ? 0 : ncores() - 1);
+	if (!r.cbuf || !r.pbuf || !r.q) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -1618,8 +2124,14 @@ walked:;
 					     &count_ops, &r, NULL);
 		ret = veil_walk_one(v, pfd, iv, backing, ppath, cpath, 0, &fsck_ops, &r, NULL);
 	}
+	if (ret == 0)
+		ret = vq_drain(&r);
 	if (ret < 0)
 		goto out;
+	verifier_free(r.q);
+	r.q = NULL;
+	if (r.nfix > 1)
+		qsort(r.fixes, r.nfix, sizeof(*r.fixes), cmp_order);
 	/* Link blobs no symlink refers to. */
 	for (size_t i = 0; i < r.nblobs && !r.partial; i++) {
 		bool used = false;
@@ -1659,6 +2171,9 @@ walked:;
 	}
 	ret = 0;
 out:
+	/* After a failure: what was found is still reported. */
+	flush_deferred(&r, UINT64_MAX);
+	free(r.def);
 	s->seconds = since(&r.t0);
 	for (size_t i = 0; i < r.nfix; i++) {
 		free(r.fixes[i].cpath);
@@ -1677,8 +2192,9 @@ out:
 		free(r.blobs[i]);
 	free(r.refblobs);
 	free(r.blobs);
+	verifier_free(r.q);
 	if (r.pbuf) {
-		veil_wipe(r.pbuf, (size_t)BUFBLOCKS * v->cc.bs);
+		veil_wipe(r.pbuf, v->cc.bs);
 		free(r.pbuf);
 	}
 	free(r.cbuf);
@@ -1692,21 +2208,38 @@ out:
 }
 
 int veil_fsck_file(const struct veil_volume *v, int fd, const char *path,
-		   const struct veil_fsck_opts *o, struct veil_fsck_stats *s)
+		  const struct veil_fsck_opts *o, struct veil_fsck_stats *s)
 {
 	struct run r = { .v = v, .o = o, .s = s, .lf_fd = -1 };
-	struct fix f = { 0 };
-	int ret;
+	struct vfile f = { .fd = -1 };
+	int ret = -ENOMEM;
 
 	memset(s, 0, sizeof(*s));
 	clock_gettime(CLOCK_MONOTONIC, &r.t0);
-	r.cbuf = malloc((size_t)BUFBLOCKS * (v->cc.bs + VEIL_BLOCK_OVERHEAD));
-	r.pbuf = malloc((size_t)BUFBLOCKS * v->cc.bs);
-	ret = r.cbuf && r.pbuf ? check_content(&r, fd, path, false, &f) : -ENOMEM;
-	free(f.bad);
-	free(f.sealed);
+	r.cbuf = malloc((size_t)v->cc.bs + VEIL_BLOCK_OVERHEAD);
+	r.pbuf = malloc(v->cc.bs);
+	r.q = verifier_new(v, 0);
+	f.disp = strdup(path);
+	if (r.cbuf && r.pbuf && r.q && f.disp) {
+		f.fd = dup(fd);
+		if (f.fd < 0)
+			f.open_err = errno;
+		else
+			prepare_file(&r, &f);
+		ret = vq_push(&r, &f);
+		if (ret == 0)
+			ret = vq_drain(&r);
+		if (ret == 0)
+			ret = r.file_err;
+	} else {
+		free(f.disp);
+	}
+	flush_deferred(&r, UINT64_MAX);
+	free(r.def);
+	s->seconds = since(&r.t0);
+	verifier_free(r.q);
 	if (r.pbuf)
-		veil_wipe(r.pbuf, (size_t)BUFBLOCKS * v->cc.bs);
+		veil_wipe(r.pbuf, v->cc.bs);
 	free(r.pbuf);
 	free(r.cbuf);
 	return ret;
