@@ -982,7 +982,7 @@ static int vq_push(struct run *r, struct vfile *f)
 	q->q[q->tail % QFILES] = *f;
 	q->tail++;
 	q->waiting += f->nverify;
-	if (f->nchunks)
+	if (q->waiting >= q->chunk) /* worth a wake-up */
 		pthread_cond_broadcast(&q->cv_work);
 	pthread_mutex_unlock(&q->mu);
 	return vq_work(r, false);
