@@ -4,10 +4,12 @@
 
   report.py fio-iops FIO.json read|write|randread|randwrite
       print the IOPS of the first job of a fio JSON output
-  report.py report META.tsv RAW.tsv DAEMONS.tsv OUT.md
+  report.py report META.tsv RAW.tsv DAEMONS.tsv OUT.md [REQUESTS.tsv]
       print the results as markdown tables and write them to OUT.md
 
 RAW.tsv lines: rep, fs, workload, value (or ERR), daemon CPU seconds.
+REQUESTS.tsv lines (veilfs's request counters, one per opcode that moved
+during a measurement): rep, fs, workload, opcode, count, handler ns.
 """
 import json
 import statistics
@@ -36,6 +38,58 @@ WORKLOADS = [
 ]
 
 
+# The rows of the "requests per file" table: workload -> meta key of its file count.
+PER_FILE = [("untar", "tree_files"), ("ls_lR", "tree_files"), ("read_sha256", "tree_files"),
+            ("git_add_commit", "git_files"), ("git_status", "git_files"),
+            ("rm_tree", "tree_files"), ("create_empty", "create_n"), ("rm_empty", "create_n")]
+TOP_OPS = 6
+
+
+def requests_table(meta, path, label_of):
+    """Markdown lines: requests per file of each tree row, per filesystem
+    that has counters (veilfs), medians over the repetitions."""
+    counts = {}  # (fs, wl, op) -> {rep: count};  (fs, wl, op) -> {rep: ns}
+    nss = {}
+    reps = {}
+    for line in open(path, encoding="utf-8"):
+        f = line.rstrip("\n").split("\t")
+        if len(f) < 6:
+            continue
+        rep, fs, wl, op, c, ns = f[:6]
+        counts.setdefault((fs, wl, op), {})[rep] = int(c)
+        nss.setdefault((fs, wl, op), {})[rep] = int(ns)
+        reps.setdefault((fs, wl), set()).add(rep)
+    L = []
+    for fs in sorted({k[0] for k in reps}):
+        rows = []
+        for wl, key in PER_FILE:
+            rs = sorted(reps.get((fs, wl), ()))
+            n = int(meta.get(key) or 0)
+            if not rs or n <= 0:
+                continue
+            ops = sorted({k[2] for k in counts if k[:2] == (fs, wl)})
+
+            def med(table, op):
+                return statistics.median(table[(fs, wl, op)].get(r, 0) for r in rs)
+            per_op = {op: med(counts, op) for op in ops}
+            total = sum(per_op.values())
+            ns = sum(med(nss, op) for op in ops)
+            top = sorted(per_op.items(), key=lambda kv: -kv[1])[:TOP_OPS]
+            rows.append([label_of(wl), "%d" % n, "%.2f" % (total / n),
+                         "%.1f" % (ns / total / 1000) if total else "–",
+                         ", ".join("%s %.2f" % (op, c / n) for op, c in top)])
+        if rows:
+            L.append("### Requests per file (%s; request counters, median over the repetitions)\n" % fs)
+            L.append("Requests the daemon handled during each measurement, divided by the files "
+                     "the workload touches; µs/request is the mean handler time (daemon side, "
+                     "not the round trip); the last column splits the top %d opcodes "
+                     "(requests per file).\n" % TOP_OPS)
+            L.append(table(["workload", "files", "requests/file", "µs/request",
+                            "top opcodes (per file)"], rows))
+            L.append("")
+    return L
+
+
 def fio_iops(path, rw):
     text = open(path, encoding="utf-8", errors="replace").read()
     data = json.loads(text[text.index("{"):])
@@ -60,7 +114,7 @@ def table(header, rows):
     return "\n".join(out)
 
 
-def report(meta_path, raw_path, daemons_path, out_path):
+def report(meta_path, raw_path, daemons_path, out_path, requests_path=None):
     meta = {}
     for line in open(meta_path, encoding="utf-8"):
         k, _, v = line.rstrip("\n").partition("\t")
@@ -184,6 +238,9 @@ def report(meta_path, raw_path, daemons_path, out_path):
         L.append(table(["daemon", "status", "CPU s (all reps)", "peak RSS MiB (VmHWM after mount)",
                         "RSS MiB after mount", "RSS MiB at end"], rows))
         L.append("")
+    if requests_path:
+        labels = {w[0]: label(w) for w in WORKLOADS}
+        L += requests_table(meta, requests_path, lambda wl: labels.get(wl, wl))
     L.append("Parameters: seq %s MiB; fio file %s MiB, runtime %s per run, psync, iodepth 1; tree %s files "
              "(%s bytes) from /usr/include and /usr/share/doc; git repo %s (%s files); %s empty files. "
              "Workload groups: %s. Run time %s; errors: %s."
@@ -201,7 +258,7 @@ def report(meta_path, raw_path, daemons_path, out_path):
 def main(argv):
     if len(argv) == 3 and argv[0] == "fio-iops":
         fio_iops(argv[1], argv[2])
-    elif len(argv) == 5 and argv[0] == "report":
+    elif len(argv) in (5, 6) and argv[0] == "report":
         report(*argv[1:])
     else:
         sys.stderr.write(__doc__)

@@ -204,13 +204,33 @@ fail() { # fs workload message
 	log "ERROR: $1 $2: $3 (see $work/steps.log)"
 }
 
+# veilfs's request counters (veilfs info --mounted, docs/veilfs.1): a
+# snapshot before and after each measurement; the difference per opcode
+# goes to requests.tsv (rep, fs, workload, opcode, count, handler ns). The
+# snapshot before is itself one GETXATTR request: it is subtracted.
+REQS=""
+counters_snap() { # fs file -> 0 when the counters could be read
+	[ "$1" = veilfs ] || return 1
+	"$VEILFS" info --mounted "${MNT[$1]}" >"$2" 2>>"$work/steps.log"
+}
+counters_delta() { # fs workload before after
+	awk -v rep="$rep" -v fs="$1" -v wl="$2" '
+		FNR == NR { if ($1 == "op") { c[$2] = $3; n[$2] = $4 } next }
+		$1 == "op" {
+			d = $3 - c[$2]; t = $4 - n[$2]
+			if ($2 == "GETXATTR") d--
+			if (d > 0) printf "%s\t%s\t%s\t%s\t%d\t%d\n", rep, fs, wl, $2, d, t
+		}' "$3" "$4" >>"$REQS"
+}
+
 # timed fs workload cmd... : drop caches, run cmd, record elapsed seconds
 # (or nothing on failure). Sets T (elapsed) and C (daemon CPU seconds).
 T=0 C=0 NA_PATTERN=""
 timed() {
-	local fs=$1 wl=$2 t0 t1 c0 c1 rc
+	local fs=$1 wl=$2 t0 t1 c0 c1 rc snap=0
 	shift 2
 	drop_caches
+	counters_snap "$fs" "$work/counters.before" && snap=1
 	c0=$(cpu_ticks "${PID[$fs]}")
 	t0=$EPOCHREALTIME
 	echo "== rep $rep $fs $wl: $*" >>"$work/steps.log"
@@ -218,6 +238,9 @@ timed() {
 	rc=$?
 	t1=$EPOCHREALTIME
 	c1=$(cpu_ticks "${PID[$fs]}")
+	if [ $snap = 1 ] && counters_snap "$fs" "$work/counters.after"; then
+		counters_delta "$fs" "$wl" "$work/counters.before" "$work/counters.after"
+	fi
 	T=$(fsub "$t1 - $t0")
 	C=$(fsub "($c1 - $c0) / $clk_tck")
 	local na=$NA_PATTERN
@@ -324,6 +347,8 @@ work=$(mktemp -d /tmp/veilbench.XXXXXX)
 mkdir -p "$OUTDIR"
 RAW="$work/raw.tsv"
 : >"$RAW"
+REQS="$work/requests.tsv"
+: >"$REQS"
 printf '%s\n' "$PASS" >"$work/pass"
 chmod 600 "$work/pass"
 
@@ -481,8 +506,9 @@ dpkgver() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo "-"; }
 
 suffix=$([ "$quick" = 1 ] && echo "-quick")
 md="$OUTDIR/results-$stamp$suffix.md"
-for f in raw meta daemons; do cp "$work/$f.tsv" "$OUTDIR/results-$stamp$suffix.$f.tsv"; done
-if ! python3 "$here/report.py" report "$work/meta.tsv" "$work/raw.tsv" "$work/daemons.tsv" "$md"; then
+for f in raw meta daemons requests; do cp "$work/$f.tsv" "$OUTDIR/results-$stamp$suffix.$f.tsv"; done
+if ! python3 "$here/report.py" report "$work/meta.tsv" "$work/raw.tsv" "$work/daemons.tsv" "$md" \
+		"$work/requests.tsv"; then
 	echo "bench/run.sh: report failed" >&2
 	errors=$((errors + 1))
 fi

@@ -642,6 +642,8 @@ int veil_cmd_info(const struct veil_command *cmd, struct veil_args *c)
 	int e;
 
 	(void)cmd;
+	if (c->mounted)
+		return veil_info_mounted(c->argv[0]);
 	e = veil_volume_open(c->argv[0], c->config, &v);
 	if (e < 0)
 		return veil_cli_open_error(c->argv[0], e);

@@ -120,6 +120,7 @@ enum veil_opt {
 	VEIL_OPT_RKFILE,
 	VEIL_OPT_NORK,
 	VEIL_OPT_CONFIG,
+	VEIL_OPT_MOUNTED,
 	VEIL_OPT_PASSFILE,
 	VEIL_OPT_EXTPASS,
 	VEIL_OPT_COUNT
@@ -137,7 +138,7 @@ struct veil_args {
 	const char *rkfile; /* --recovery-key-file */
 	bool recovery, no_rk;
 	bool reverse, cross_mounts, decrypt, devices, setid, owners, unsafe_dest, foreground,
-		debug, ro, lazy;
+		debug, ro, lazy, mounted;
 	unsigned idle;        /* --idle, seconds (0: never) */
 	char *mount_opts;     /* every -o value, joined by ',' (malloc'd) */
 	const char **exclude; /* --exclude patterns (malloc'd array) */
@@ -171,6 +172,8 @@ int veil_cmd_ls(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_cat(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_mount(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_umount(const struct veil_command *cmd, struct veil_args *a);
+/* info --mounted: print the request counters of the veilfs mount at @mnt. */
+int veil_info_mounted(const char *mnt);
 int veil_cmd_export(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_path(const struct veil_command *cmd, struct veil_args *a);
 int veil_cmd_speed(const struct veil_command *cmd, struct veil_args *a);

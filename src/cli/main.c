@@ -42,6 +42,7 @@ static const struct optdef optdefs[VEIL_OPT_COUNT] = {
 	[VEIL_OPT_RKFILE] = { "recovery-key-file", 0, "FILE" },
 	[VEIL_OPT_NORK] = { "no-recovery-key", 0, NULL },
 	[VEIL_OPT_CONFIG] = { "config", 0, "FILE" },
+	[VEIL_OPT_MOUNTED] = { "mounted", 0, NULL },
 	[VEIL_OPT_PASSFILE] = { "passfile", 0, "FILE" },
 	[VEIL_OPT_EXTPASS] = { "extpass", 0, "CMD" },
 };
@@ -76,8 +77,9 @@ static const struct veil_command commands[] = {
 	  "copy a volume under a new master key (--reverse: new key for PLAINDIR)",
 	  O(REVERSE) | O(KDF) | O(RKFILE) | O(NORK) | O(CONFIG) | VEIL_OPTS_PASS, 0, 1, 2,
 	  veil_cmd_rekey },
-	{ "info", "CIPHERDIR", "show the volume header (no secrets)", O(CONFIG), VEIL_OPTS_PASS, 1,
-	  1, veil_cmd_info },
+	{ "info", "CIPHERDIR | --mounted MOUNTPOINT",
+	  "show the volume header (no secrets); --mounted: a mount's request counters",
+	  O(CONFIG) | O(MOUNTED), VEIL_OPTS_PASS, 1, 1, veil_cmd_info },
 	{ "ls", "CIPHERDIR [PATH]", "list a directory of a volume without mounting",
 	  O(CONFIG) | VEIL_OPTS_PASS, 0, 1, 2, veil_cmd_ls },
 	{ "cat", "CIPHERDIR PATH", "decrypt one file of a volume to standard output",
@@ -282,6 +284,9 @@ static int parse(const struct veil_command *cmd, int argc, char **argv, struct v
 			break;
 		case VEIL_OPT_CONFIG:
 			a->config = optarg;
+			break;
+		case VEIL_OPT_MOUNTED:
+			a->mounted = true;
 			break;
 		case VEIL_OPT_PASSFILE:
 			a->src.passfile = optarg;

@@ -111,7 +111,18 @@ extern const struct fuse_lowlevel_ops veil_fs_ops;
  * Serve requests until unmount or a signal: quick requests on the calling
  * thread, data-carrying ones on @nworkers threads (fs_loop.c). 0 or -errno.
  */
-int veil_session_loop(struct fuse_session *se, int nworkers);
+int veil_session_loop(struct fuse_session *se, int nworkers, struct veil_fs *fs);
+/*
+ * The request counters as text (docs/veilfs.1, "REQUEST COUNTERS"): a line
+ * "veilfs-counters 1", with @fs "nodes N" and "fds N", then one line
+ * "op NAME COUNT NS" per opcode seen. Returns the length it needed (as
+ * snprintf); @buf is always terminated when @cap > 0.
+ */
+size_t veil_counters_format(struct veil_fs *fs, char *buf, size_t cap);
+/* The root's virtual xattr that holds them (veilfs info --mounted). */
+#define VEIL_COUNTERS_XATTR "veilfs.counters"
+/* Log them (stderr in the foreground, syslog otherwise), one line each. */
+void veil_counters_log(struct veil_fs *fs);
 /* How many requests veil_session_loop() has received (for the idle watcher). */
 unsigned long veil_session_requests(void);
 
@@ -139,6 +150,8 @@ void veil_inval_attr(struct veil_fs *fs, fuse_ino_t ino);
 /* Logging: stderr in the foreground, syslog in the background. */
 void veil_log_init(bool foreground);
 void veil_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One line of the daemon's own text: neither escaped nor rate-limited. */
+void veil_log_raw(int prio, const char *line);
 
 /* @fd_cache: how many fds of files (not directories) may stay open. */
 int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_t fd_cache);

@@ -59,6 +59,14 @@ void veil_log(int prio, const char *fmt, ...)
 		syslog(prio, "%s", esc);
 }
 
+void veil_log_raw(int prio, const char *line)
+{
+	if (log_foreground)
+		fprintf(stderr, "veilfs: %s\n", line);
+	else
+		syslog(prio, "%s", line);
+}
+
 static size_t bucket(const struct veil_fs *fs, dev_t dev, ino_t ino)
 {
 	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ULL ^ (uint64_t)dev;

@@ -1039,6 +1039,32 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
 	fuse_reply_err(req, ret);
 }
 
+/*
+ * The request counters, as the virtual xattr VEIL_COUNTERS_XATTR of the
+ * root (a namespace veilfs stores nothing in): for the user who mounted
+ * and for root only.
+ */
+static void reply_counters(fuse_req_t req, struct veil_fs *fs, size_t size)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	char buf[4096];
+	size_t len;
+
+	if (ctx->uid != 0 && ctx->uid != geteuid()) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	len = veil_counters_format(fs, buf, sizeof(buf));
+	if (len >= sizeof(buf))
+		len = sizeof(buf) - 1;
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct veil_fs *fs = fs_of(req);
@@ -1051,6 +1077,10 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 
 	if (acl_name(fs, name)) {
 		reply_backing_xattr(req, fs, vn, name, size);
+		return;
+	}
+	if (vn == &fs->root && strcmp(name, VEIL_COUNTERS_XATTR) == 0) {
+		reply_counters(req, fs, size);
 		return;
 	}
 	n = veil_xattr_name_encrypt(fs->v->keys, name, cname);

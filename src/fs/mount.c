@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -481,7 +482,10 @@ static int mount_serve(struct mount *m)
 		ret = VEIL_EXIT_ERROR;
 		goto out_unmount;
 	}
-	ret = veil_session_loop(m->se, 2) == 0 ? VEIL_EXIT_OK : VEIL_EXIT_ERROR;
+	ret = veil_session_loop(m->se, 2, a->reverse ? NULL : &m->fs) == 0 ? VEIL_EXIT_OK
+										: VEIL_EXIT_ERROR;
+	if (a->debug)
+		veil_counters_log(a->reverse ? NULL : &m->fs);
 	if (!a->reverse)
 		veil_inval_stop(&m->fs); /* answers what it still holds */
 out_unmount:
@@ -569,6 +573,37 @@ static int mount_type(const char *path, char *type, size_t cap)
 	free(line);
 	fclose(f);
 	return ret;
+}
+
+/* veilfs info --mounted MOUNTPOINT: the daemon's request counters. */
+int veil_info_mounted(const char *mnt)
+{
+	char real[PATH_MAX + 1], type[64], buf[8192];
+	ssize_t n;
+
+	if (!realpath(mnt, real)) {
+		veil_err("info: %s: %s", mnt, strerror(errno));
+		return VEIL_EXIT_ERROR;
+	}
+	if (mount_type(real, type, sizeof(type)) < 0) {
+		veil_err("info: %s is not mounted", mnt);
+		return VEIL_EXIT_MOUNT;
+	}
+	if (strcmp(type, "fuse.veilfs") != 0) {
+		veil_err("info: %s is not a veilfs mount (it is %s)", mnt, type);
+		return VEIL_EXIT_USAGE;
+	}
+	n = getxattr(real, VEIL_COUNTERS_XATTR, buf, sizeof(buf) - 1);
+	if (n < 0) {
+		if (errno == ENODATA || errno == ENOTSUP)
+			veil_err("info: %s: this daemon has no request counters (reverse mode or an "
+				 "older veilfs)", mnt);
+		else
+			veil_err("info: %s: %s", mnt, strerror(errno));
+		return VEIL_EXIT_ERROR;
+	}
+	fwrite(buf, 1, (size_t)n, stdout);
+	return fflush(stdout) == 0 ? VEIL_EXIT_OK : VEIL_EXIT_ERROR;
 }
 
 int veil_cmd_umount(const struct veil_command *cmd, struct veil_args *a)

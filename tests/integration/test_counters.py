@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Request counters of the daemon (docs/veilfs.1, REQUEST COUNTERS).
+
+Creates N files and stats them, then reads the counters through
+'veilfs info --mounted' and checks the per-opcode counts against the work
+done; SIGUSR1 logs the same counters; a -d mount logs them at unmount.
+As root, 'echo 2 > /proc/sys/vm/drop_caches' makes the kernel forget the
+inodes: the daemon must then free its nodes (the 'nodes' line drops).
+
+usage: test_counters.py VEILFS
+"""
+
+import os
+import re
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vfs  # noqa: E402
+from vfs import check, check_eq  # noqa: E402
+
+N = 300
+LINE = re.compile(r"^op ([A-Z_0-9]+) (\d+) (\d+)$")
+
+
+def parse(text):
+    """The counter text as (header, {key: int}, {op: (count, ns)})."""
+    lines = text.rstrip("\n").split("\n")
+    check_eq(lines[0], "veilfs-counters 1", "first line")
+    values, ops = {}, {}
+    for ln in lines[1:]:
+        m = LINE.match(ln)
+        if m:
+            check(m.group(1) not in ops, "opcode %s listed twice" % m.group(1))
+            ops[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+            continue
+        k, v = ln.split(" ")
+        values[k] = int(v)
+    return values, ops
+
+
+def info(veilfs, mnt):
+    r = vfs.run([veilfs, "info", "--mounted", mnt])
+    check_eq(r.returncode, 0, "exit code of info --mounted (stderr: %s)" % r.stderr)
+    return parse(r.stdout)
+
+
+def count(ops, name):
+    return ops.get(name, (0, 0))[0]
+
+
+def main():
+    veilfs, _ = vfs.setup()
+    tap = vfs.Tap()
+    ws = vfs.Workspace()
+    vol = vfs.Volume(ws, veilfs)
+    m = vol.mount(fg=True)
+    try:
+        _, before = tap.run("counters readable right after mount", info, veilfs, m.path) or ({}, {})
+
+        def work():
+            d = m.p("d")
+            os.mkdir(d)
+            for i in range(N):
+                fd = os.open(os.path.join(d, "f%d" % i), os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o644)
+                os.close(fd)
+            for i in range(N):
+                os.lstat(os.path.join(d, "f%d" % i))
+            check_eq(len(os.listdir(d)), N, "entries")
+        tap.run("create and stat %d files" % N, work)
+
+        state = {}
+
+        def read_after():
+            values, ops = info(veilfs, m.path)
+            state["values"], state["ops"] = values, ops
+            made = count(ops, "CREATE") + count(ops, "MKNOD")
+            check(made - count(before, "CREATE") - count(before, "MKNOD") >= N,
+                  "at least %d CREATE or MKNOD, got %d" % (N, made))
+            check_eq(count(ops, "MKDIR"), 1, "MKDIR count")
+            # One negative lookup per new name at most, a few for the path:
+            # a lookup per stat would mean the entries are not cached.
+            check(count(ops, "LOOKUP") <= N + 20,
+                  "at most %d LOOKUPs for %d new names, got %d" % (N + 20, N, count(ops, "LOOKUP")))
+            check(count(ops, "INIT") == 1, "one INIT, got %d" % count(ops, "INIT"))
+            for name, (c, ns) in ops.items():
+                check(c > 0, "%s listed with count 0" % name)
+                check(ns < c * 10 * 10**9, "%s: %d ns for %d requests is absurd" % (name, ns, c))
+            check(values["nodes"] >= N, "the kernel holds %d inodes: nodes %d" % (N, values["nodes"]))
+        tap.run("counters after the work: CREATE >= N, LOOKUP <= N + 20, nodes >= N", read_after)
+
+        def monotonic():
+            _, ops = info(veilfs, m.path)
+            check(count(ops, "GETXATTR") > count(state["ops"], "GETXATTR"),
+                  "reading the counters is counted itself")
+            for name, (c, _) in state["ops"].items():
+                check(count(ops, name) >= c, "%s went down" % name)
+        tap.run("counters only grow; the read itself is a GETXATTR", monotonic)
+
+        def usr1():
+            os.kill(m.proc.pid, signal.SIGUSR1)
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                log = m.log()
+                if re.search(r"^veilfs: op CREATE (\d+) \d+$", log, re.M):
+                    break
+                time.sleep(0.05)
+            log = m.log()
+            got = re.search(r"^veilfs: op CREATE (\d+) \d+$", log, re.M)
+            check(got, "no 'op CREATE' line in the log after SIGUSR1: %s" % log[-2000:])
+            check(int(got.group(1)) >= N, "logged CREATE count %s < %d" % (got.group(1), N))
+            check(re.search(r"^veilfs: nodes \d+$", log, re.M), "no nodes line in the log")
+            check(m.alive(), "the daemon survived SIGUSR1")
+        tap.run("SIGUSR1 logs the counters and the daemon goes on", usr1)
+
+        def forget():
+            if os.geteuid() != 0:
+                raise vfs.Skip("drop_caches needs root")
+            os.sync()
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("2\n")
+            end = time.monotonic() + 10
+            values = {}
+            while time.monotonic() < end:
+                values, ops = info(veilfs, m.path)
+                if values["nodes"] < N // 10:
+                    break
+                time.sleep(0.1)
+            check(count(ops, "FORGET") + count(ops, "BATCH_FORGET") > 0, "no FORGET seen")
+            check(values["nodes"] < N // 10,
+                  "after drop_caches the daemon still holds %d nodes (of %d)" % (values["nodes"], N))
+            check(values["fds"] <= values["nodes"], "fds %d > nodes %d" % (values["fds"], values["nodes"]))
+        tap.run("after drop_caches the daemon frees its nodes", forget)
+
+        def errors():
+            r = vfs.run([veilfs, "info", "--mounted", ws.path])
+            check_eq(r.returncode, 7, "exit code for a path that is not a mount")
+            check("not mounted" in r.stderr, "message: %s" % r.stderr)
+        tap.run("info --mounted on a directory that is not mounted: exit 7", errors)
+    finally:
+        m.unmount()
+
+    def debug_unmount():
+        md = vol.mount(fg=True, debug=True)
+        try:
+            os.mkdir(md.p("x"))
+        finally:
+            md.unmount()
+        log = md.log()
+        check(re.search(r"^veilfs: op MKDIR 1 \d+$", log, re.M),
+              "no 'op MKDIR 1' line at unmount of a -d mount: %s" % log[-1500:])
+    tap.run("a -d mount logs its counters at unmount", debug_unmount)
+    return tap.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
