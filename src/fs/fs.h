@@ -83,9 +83,10 @@ struct veil_fs {
 	struct veil_volume *v;
 	struct vnode root;
 	pthread_mutex_t mutex;
-	struct vnode **buckets;
+	struct vnode **buckets; /* nbuckets (a power of two) chains, under mutex */
 	size_t nbuckets;
 	size_t count;
+	size_t freed; /* vnodes freed since the last malloc_trim() */
 	double timeout;
 	bool readonly;
 	bool is_root; /* daemon runs as uid 0: give new files to the caller */
@@ -156,6 +157,11 @@ void veil_log_raw(int prio, const char *line);
 /* @fd_cache: how many fds of files (not directories) may stay open. */
 int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_t fd_cache);
 void veil_fs_destroy(struct veil_fs *fs);
+/*
+ * The session has nothing to do: shrink the vnode table if it is mostly
+ * empty and give freed memory back to the system after many vnodes went.
+ */
+void veil_fs_idle(struct veil_fs *fs);
 
 /* Inode table (fs_inode.c). */
 struct vnode *vnode_of(fuse_req_t req, fuse_ino_t ino);

@@ -2,6 +2,7 @@
 /* The inode table of the FUSE front end and logging. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,11 +68,76 @@ void veil_log_raw(int prio, const char *line)
 		syslog(prio, "%s", line);
 }
 
+/*
+ * The table of vnodes by backing (dev, ino). Its size is a power of two,
+ * doubled when it holds more vnodes than buckets (chains stay short at a
+ * million vnodes: a fixed 4096 buckets made every lookup walk chains of
+ * hundreds) and halved, when the session is idle, once it holds fewer than
+ * an eighth.
+ */
+#define MIN_BUCKETS 4096
+/* Vnodes freed since memory was last given back to the system (see veil_fs_idle()). */
+#define TRIM_AFTER 4096
+
+static size_t bucket_in(size_t nbuckets, dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)ino ^ (uint64_t)dev << 40) * 0x9e3779b97f4a7c15ULL;
+
+	return (size_t)(h >> 32) & (nbuckets - 1);
+}
+
 static size_t bucket(const struct veil_fs *fs, dev_t dev, ino_t ino)
 {
-	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ULL ^ (uint64_t)dev;
+	return bucket_in(fs->nbuckets, dev, ino);
+}
 
-	return (size_t)(h % fs->nbuckets);
+/* Rehash into @n buckets (fs->mutex held); on ENOMEM keep the old table. */
+static void rehash(struct veil_fs *fs, size_t n)
+{
+	struct vnode **nb = calloc(n, sizeof(*nb));
+
+	if (!nb)
+		return;
+	for (size_t i = 0; i < fs->nbuckets; i++) {
+		struct vnode *vn = fs->buckets[i];
+
+		while (vn) {
+			struct vnode *next = vn->next;
+			size_t b = bucket_in(n, vn->dev, vn->ino);
+
+			vn->next = nb[b];
+			nb[b] = vn;
+			vn = next;
+		}
+	}
+	free(fs->buckets);
+	fs->buckets = nb;
+	fs->nbuckets = n;
+}
+
+void veil_fs_idle(struct veil_fs *fs)
+{
+	bool trim;
+
+	pthread_mutex_lock(&fs->mutex);
+	if (fs->nbuckets > MIN_BUCKETS && fs->count < fs->nbuckets / 8) {
+		size_t n = fs->nbuckets;
+
+		while (n > MIN_BUCKETS && fs->count < n / 8)
+			n /= 2;
+		rehash(fs, n);
+	}
+	trim = fs->freed >= TRIM_AFTER;
+	if (trim)
+		fs->freed = 0;
+	pthread_mutex_unlock(&fs->mutex);
+	/*
+	 * The kernel forgot many inodes (memory pressure, drop_caches): their
+	 * vnodes are free, but malloc keeps the pages of a heap it did not
+	 * shrink from the top. Give them back.
+	 */
+	if (trim)
+		malloc_trim(0);
 }
 
 static void vnode_init(struct vnode *vn, int fd, const struct stat *st)
@@ -97,7 +163,7 @@ int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_
 	fs->is_root = geteuid() == 0;
 	fs->fd_cache = fd_cache < 16 ? 16 : fd_cache;
 	pthread_mutex_init(&fs->mutex, NULL);
-	fs->nbuckets = 4096;
+	fs->nbuckets = MIN_BUCKETS;
 	fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
 	if (!fs->buckets)
 		return -ENOMEM;
@@ -200,6 +266,7 @@ static void vnode_free(struct veil_fs *fs, struct vnode *vn)
 	free(vn->path);
 	free(vn->bname);
 	free(vn);
+	fs->freed++;
 }
 
 void veil_fs_destroy(struct veil_fs *fs)
@@ -276,6 +343,8 @@ struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *
 	vn->next = fs->buckets[b];
 	fs->buckets[b] = vn;
 	fs->count++;
+	if (fs->count > fs->nbuckets)
+		rehash(fs, fs->nbuckets * 2);
 	if (vn->type != S_IFDIR)
 		fs->open_fds++;
 	pthread_mutex_unlock(&fs->mutex);

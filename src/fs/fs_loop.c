@@ -365,6 +365,8 @@ int veil_session_loop(struct fuse_session *se, int nworkers, struct veil_fs *fs)
 			{
 				struct pollfd pfd = { .fd = fuse_session_fd(se), .events = POLLIN };
 
+				if (fs)
+					veil_fs_idle(fs);
 				poll(&pfd, 1, -1);
 			}
 			spinning = false;
