@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Request counters of the daemon (docs/veilfs.1, REQUEST COUNTERS).
 
-Creates N files and stats them, then reads the counters through
+Creates N (5000) files and stats them, then reads the counters through
 'veilfs info --mounted' and checks the per-opcode counts against the work
 done; SIGUSR1 logs the same counters; a -d mount logs them at unmount.
 As root, 'echo 2 > /proc/sys/vm/drop_caches' makes the kernel forget the
@@ -21,7 +21,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vfs  # noqa: E402
 from vfs import check, check_eq  # noqa: E402
 
-N = 300
+# More than the vnode table's first 4096 buckets: the table grows while the
+# files are looked up, and shrinks back (and malloc_trim runs) once the
+# kernel has forgotten them.
+N = 5000
 LINE = re.compile(r"^op ([A-Z_0-9]+) (\d+) (\d+)$")
 
 
@@ -80,16 +83,21 @@ def main():
             check(made - count(before, "CREATE") - count(before, "MKNOD") >= N,
                   "at least %d CREATE or MKNOD, got %d" % (N, made))
             check_eq(count(ops, "MKDIR"), 1, "MKDIR count")
-            # One negative lookup per new name at most, a few for the path:
-            # a lookup per stat would mean the entries are not cached.
-            check(count(ops, "LOOKUP") <= N + 20,
-                  "at most %d LOOKUPs for %d new names, got %d" % (N + 20, N, count(ops, "LOOKUP")))
+            # One negative lookup per new name, one more per stat at most
+            # (the 1 s entry timeout may run out on a loaded machine), a
+            # few for the path.
+            check(count(ops, "LOOKUP") <= 2 * N + 20,
+                  "at most %d LOOKUPs for %d new names, got %d" % (2 * N + 20, N, count(ops, "LOOKUP")))
             check(count(ops, "INIT") == 1, "one INIT, got %d" % count(ops, "INIT"))
             for name, (c, ns) in ops.items():
                 check(c > 0, "%s listed with count 0" % name)
                 check(ns < c * 10 * 10**9, "%s: %d ns for %d requests is absurd" % (name, ns, c))
-            check(values["nodes"] >= N, "the kernel holds %d inodes: nodes %d" % (N, values["nodes"]))
-        tap.run("counters after the work: CREATE >= N, LOOKUP <= N + 20, nodes >= N", read_after)
+            # The kernel holds at most the N files, their directory and the
+            # root (fewer if someone dropped the machine's caches meanwhile):
+            # more nodes would be vnodes the daemon lost track of.
+            check(1 <= values["nodes"] <= N + 2,
+                  "nodes %d: want 1 to %d for %d files" % (values["nodes"], N + 2, N))
+        tap.run("counters after the work: CREATE >= N, LOOKUP <= 2N + 20, 1 <= nodes <= N + 2", read_after)
 
         def monotonic():
             _, ops = info(veilfs, m.path)
