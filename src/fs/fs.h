@@ -19,6 +19,7 @@
 #define VEILFS_FS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -29,6 +30,29 @@
 
 #include "lib/safe.h"
 #include "lib/volume.h"
+
+/*
+ * The content state of a regular file: allocated the first time the file
+ * is opened or its size changed (vnode_content()), kept until the vnode is
+ * freed. A vnode the kernel only looked up (a listing, a stat) has none,
+ * which keeps a tree of a million looked-up files small.
+ */
+struct vcontent {
+	/* Content lock: shared for reads, exclusive for anything that changes size or blocks. */
+	pthread_rwlock_t io;
+	struct veil_fstate fst; /* changed only under io held exclusively */
+	/*
+	 * The backing file as this daemon last left it (after its own writes):
+	 * an open may keep the kernel's page cache if it is still the same.
+	 * Under the vnode's lock.
+	 */
+	bool stamp_valid;
+	bool changed_outside; /* seen changed by someone else: drop the page cache */
+	struct timespec stamp_mtime, stamp_ctime;
+	off_t stamp_size;
+	uint64_t logged_block; /* last damaged block logged, +1 (0: none); vnode's lock */
+	time_t logged_at;
+};
 
 struct vnode {
 	struct vnode *next; /* hash chain, under fs->mutex */
@@ -42,42 +66,32 @@ struct vnode {
 	 * fs->mutex.
 	 */
 	int fd;
+	int uses;             /* borrowers of fd right now */
 	struct vnode *parent; /* holds a reference (refs) on the parent */
 	char *bname;          /* backing name in @parent */
-	bool pinned;
-	int uses;             /* borrowers of fd right now */
 	uint64_t refs;        /* children that name this vnode as their parent */
 	struct vnode *lru_prev, *lru_next; /* evictable vnodes with an open fd */
 	dev_t dev;
 	ino_t ino;
-	mode_t type;        /* S_IFMT bits */
 	uint64_t nlookup;   /* under fs->mutex */
-	/* Content lock: shared for reads, exclusive for anything that changes size or blocks. */
-	pthread_rwlock_t io;
-	pthread_mutex_t lock; /* iv, open count, path */
-	struct veil_fstate fst; /* changed only under io held exclusively */
-	int opens;
+	mode_t type;        /* S_IFMT bits */
+	bool pinned;
 	bool iv_valid;
-	uint8_t iv[VEIL_DIRIV_BYTES];
 	/*
 	 * Directories: whether a sync tool left a second dir IV here (a
 	 * directory created on two machines before they synced; format.md §7),
 	 * so names may be under that IV too. Learnt by the first failed lookup
 	 * and by listings. Under @lock.
 	 */
-	enum { VN_ALT_UNKNOWN, VN_ALT_NONE, VN_ALT_SOME } alt;
+	unsigned char alt; /* VN_ALT_* */
+	int opens;
+	pthread_mutex_t lock; /* iv, open count, path, creation of @content */
+	uint8_t iv[VEIL_DIRIV_BYTES];
 	char *path;         /* last known plaintext path, for log lines only */
-	/*
-	 * The backing file as this daemon last left it (after its own writes):
-	 * an open may keep the kernel's page cache if it is still the same.
-	 */
-	bool stamp_valid;
-	struct timespec stamp_mtime, stamp_ctime;
-	off_t stamp_size;
-	bool changed_outside; /* seen changed by someone else: drop the page cache */
-	uint64_t logged_block; /* last damaged block logged, +1 (0: none) */
-	time_t logged_at;
+	/* Regular files: NULL until needed; set once, under @lock (vnode_content()). */
+	struct vcontent *_Atomic content;
 };
+enum { VN_ALT_UNKNOWN, VN_ALT_NONE, VN_ALT_SOME };
 
 struct veil_fs {
 	struct veil_volume *v;
@@ -183,6 +197,10 @@ void vnode_set_name(struct veil_fs *fs, struct vnode *vn, struct vnode *dir, con
 void vnode_name_going(struct veil_fs *fs, struct vnode *dir, const char *bname, dev_t dev,
 		      ino_t ino);
 int vnode_iv(struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES]);
+/* The content state of regular file @vn, made on first use; NULL when out of memory. */
+struct vcontent *vnode_content(struct vnode *vn);
+/* The content state of @vn if it has one (NULL otherwise); never allocates. */
+struct vcontent *vnode_content_peek(struct vnode *vn);
 /* -ESTALE if @fd (of @vn) was deleted or replaced behind our back, else 0. */
 int vnode_check_live(struct veil_fs *fs, struct vnode *vn, int fd);
 /* Open the backing object of @vn with @flags through /proc/self/fd. */

@@ -147,7 +147,7 @@ static void vnode_init(struct vnode *vn, int fd, const struct stat *st)
 	vn->dev = st->st_dev;
 	vn->ino = st->st_ino;
 	vn->type = st->st_mode & S_IFMT;
-	pthread_rwlock_init(&vn->io, NULL);
+	atomic_init(&vn->content, NULL);
 	pthread_mutex_init(&vn->lock, NULL);
 }
 
@@ -260,9 +260,16 @@ static void vnode_free(struct veil_fs *fs, struct vnode *vn)
 		if (vn->type != S_IFDIR)
 			fs->open_fds--;
 	}
-	pthread_rwlock_destroy(&vn->io);
+	{
+		struct vcontent *c = atomic_load_explicit(&vn->content, memory_order_relaxed);
+
+		if (c) {
+			pthread_rwlock_destroy(&c->io);
+			veil_wipe(&c->fst, sizeof(c->fst));
+			free(c);
+		}
+	}
 	pthread_mutex_destroy(&vn->lock);
-	veil_wipe(&vn->fst, sizeof(vn->fst));
 	free(vn->path);
 	free(vn->bname);
 	free(vn);
@@ -521,6 +528,30 @@ int vnode_iv(struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES])
 	if (ret == -EMFILE || ret == -ENFILE || ret == -ENOMEM)
 		return ret;
 	return ret == 0 ? 0 : -EIO;
+}
+
+struct vcontent *vnode_content_peek(struct vnode *vn)
+{
+	return atomic_load_explicit(&vn->content, memory_order_acquire);
+}
+
+struct vcontent *vnode_content(struct vnode *vn)
+{
+	struct vcontent *c = vnode_content_peek(vn);
+
+	if (c)
+		return c;
+	pthread_mutex_lock(&vn->lock);
+	c = atomic_load_explicit(&vn->content, memory_order_relaxed);
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (c) {
+			pthread_rwlock_init(&c->io, NULL);
+			atomic_store_explicit(&vn->content, c, memory_order_release);
+		}
+	}
+	pthread_mutex_unlock(&vn->lock);
+	return c;
 }
 
 void fd_proc_path(int fd, char buf[static 64])

@@ -47,11 +47,15 @@ static int boundary_err(struct vnode *vn, const struct veil_fstate *st, int err)
 		time_t now = time(NULL);
 		int again;
 
+		struct vcontent *c = vnode_content_peek(vn);
+
 		/* The kernel retries a failed read (readahead, then the page): log it once. */
 		pthread_mutex_lock(&vn->lock);
-		again = vn->logged_block == st->bad_block + 1 && now - vn->logged_at < 60;
-		vn->logged_block = st->bad_block + 1;
-		vn->logged_at = now;
+		again = c && c->logged_block == st->bad_block + 1 && now - c->logged_at < 60;
+		if (c) {
+			c->logged_block = st->bad_block + 1;
+			c->logged_at = now;
+		}
 		pthread_mutex_unlock(&vn->lock);
 		if (!again)
 			veil_log(LOG_ERR, "%s: block %llu: %s", path_of(vn),
@@ -82,17 +86,17 @@ static bool same_ts(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
 }
 
-/* Record the backing file as we leave it (caller holds vn->io exclusively). */
-static void stamp(struct vnode *vn, int fd)
+/* Record the backing file as we leave it (caller holds c->io exclusively). */
+static void stamp(struct vnode *vn, struct vcontent *c, int fd)
 {
 	struct stat st;
 
 	pthread_mutex_lock(&vn->lock);
-	vn->stamp_valid = fstat(fd, &st) == 0;
-	if (vn->stamp_valid) {
-		vn->stamp_mtime = st.st_mtim;
-		vn->stamp_ctime = st.st_ctim;
-		vn->stamp_size = st.st_size;
+	c->stamp_valid = fstat(fd, &st) == 0;
+	if (c->stamp_valid) {
+		c->stamp_mtime = st.st_mtim;
+		c->stamp_ctime = st.st_ctim;
+		c->stamp_size = st.st_size;
 	}
 	pthread_mutex_unlock(&vn->lock);
 }
@@ -177,7 +181,7 @@ static bool kill_setid(fuse_req_t req, struct vnode *vn, int fd)
  * are good; 0, we have no record; -1, changed behind our back (another
  * daemon on the same cipher dir, a sync client writing in place).
  */
-static int unchanged(struct vnode *vn, int fd)
+static int unchanged(struct vnode *vn, struct vcontent *c, int fd)
 {
 	struct stat st;
 	int same;
@@ -185,14 +189,14 @@ static int unchanged(struct vnode *vn, int fd)
 	if (fstat(fd, &st) < 0)
 		return 0;
 	pthread_mutex_lock(&vn->lock);
-	same = !vn->stamp_valid ? 0 :
-	       !vn->changed_outside && same_ts(&st.st_mtim, &vn->stamp_mtime) &&
-	       same_ts(&st.st_ctim, &vn->stamp_ctime) && st.st_size == vn->stamp_size ? 1 : -1;
-	vn->changed_outside = false;
-	vn->stamp_valid = true;
-	vn->stamp_mtime = st.st_mtim;
-	vn->stamp_ctime = st.st_ctim;
-	vn->stamp_size = st.st_size;
+	same = !c->stamp_valid ? 0 :
+	       !c->changed_outside && same_ts(&st.st_mtim, &c->stamp_mtime) &&
+	       same_ts(&st.st_ctim, &c->stamp_ctime) && st.st_size == c->stamp_size ? 1 : -1;
+	c->changed_outside = false;
+	c->stamp_valid = true;
+	c->stamp_mtime = st.st_mtim;
+	c->stamp_ctime = st.st_ctim;
+	c->stamp_size = st.st_size;
 	pthread_mutex_unlock(&vn->lock);
 	return same;
 }
@@ -201,55 +205,57 @@ static int unchanged(struct vnode *vn, int fd)
  * Before using the cached header without an open file (truncate by path):
  * if the backing file is not as this daemon last left it (size, mtime,
  * ctime), someone rewrote it meanwhile and the cached header may be stale.
- * Caller holds vn->io exclusively.
+ * Caller holds c->io exclusively.
  */
-static void revalidate(struct vnode *vn, int fd)
+static void revalidate(struct vnode *vn, struct vcontent *c, int fd)
 {
 	struct stat st;
 	bool same;
 
 	pthread_mutex_lock(&vn->lock);
-	same = vn->stamp_valid && fstat(fd, &st) == 0 && same_ts(&st.st_mtim, &vn->stamp_mtime) &&
-	       same_ts(&st.st_ctim, &vn->stamp_ctime) && st.st_size == vn->stamp_size;
+	same = c->stamp_valid && fstat(fd, &st) == 0 && same_ts(&st.st_mtim, &c->stamp_mtime) &&
+	       same_ts(&st.st_ctim, &c->stamp_ctime) && st.st_size == c->stamp_size;
 	if (!same) {
-		veil_file_forget(&vn->fst);
-		vn->changed_outside = true;
+		veil_file_forget(&c->fst);
+		c->changed_outside = true;
 	}
 	pthread_mutex_unlock(&vn->lock);
 }
 
 /* First opener of a file: the backing file may have changed while closed. */
-static void note_open(struct vnode *vn)
+static void note_open(struct vnode *vn, struct vcontent *c)
 {
-	pthread_rwlock_wrlock(&vn->io);
+	pthread_rwlock_wrlock(&c->io);
 	pthread_mutex_lock(&vn->lock);
 	if (vn->opens++ == 0)
-		veil_file_forget(&vn->fst);
+		veil_file_forget(&c->fst);
 	pthread_mutex_unlock(&vn->lock);
-	pthread_rwlock_unlock(&vn->io);
+	pthread_rwlock_unlock(&c->io);
 }
 
 static int finish_open(fuse_req_t req, struct veil_fs *fs, fuse_ino_t ino, struct vnode *vn,
 		       int fd, struct fuse_file_info *fi)
 {
 	struct vfile *f = malloc(sizeof(*f));
+	struct vcontent *c = vnode_content(vn);
 	int ret = 0;
 
-	if (!f) {
+	if (!f || !c) {
+		free(f);
 		close(fd);
 		return -ENOMEM;
 	}
 	f->fd = fd;
 	f->flags = fi->flags;
-	note_open(vn);
+	note_open(vn, c);
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
-		pthread_rwlock_wrlock(&vn->io);
-		ret = veil_file_truncate(&fs->v->cc, fd, &vn->fst, 0);
+		pthread_rwlock_wrlock(&c->io);
+		ret = veil_file_truncate(&fs->v->cc, fd, &c->fst, 0);
 		if (ret == 0)
 			(void)kill_setid(req, vn, fd); /* the kernel leaves O_TRUNC to us */
-		pthread_rwlock_unlock(&vn->io);
+		pthread_rwlock_unlock(&c->io);
 		if (ret < 0) {
-			ret = -boundary_err(vn, &vn->fst, ret);
+			ret = -boundary_err(vn, &c->fst, ret);
 			pthread_mutex_lock(&vn->lock);
 			vn->opens--;
 			pthread_mutex_unlock(&vn->lock);
@@ -259,7 +265,7 @@ static int finish_open(fuse_req_t req, struct veil_fs *fs, fuse_ino_t ino, struc
 		}
 	}
 	fi->fh = (uint64_t)(uintptr_t)f;
-	switch (unchanged(vn, fd)) {
+	switch (unchanged(vn, c, fd)) {
 	case 1:
 		fi->keep_cache = 1;
 		break;
@@ -411,18 +417,19 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct veil_fs *fs = fs_of(req);
 	struct vnode *vn = vnode_of(req, ino);
 	struct veil_fstate st;
-	uint8_t *buf = malloc(size ? size : 1);
+	struct vcontent *c = vnode_content(vn); /* made by the open */
+	uint8_t *buf = c ? malloc(size ? size : 1) : NULL;
 	ssize_t n;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	pthread_rwlock_rdlock(&vn->io);
-	/* Readers work on a copy: only exclusive holders change vn->fst. */
-	st = vn->fst;
+	pthread_rwlock_rdlock(&c->io);
+	/* Readers work on a copy: only exclusive holders change c->fst. */
+	st = c->fst;
 	n = veil_file_read(&fs->v->cc, vfile_of(fi)->fd, &st, buf, size, (uint64_t)off);
-	pthread_rwlock_unlock(&vn->io);
+	pthread_rwlock_unlock(&c->io);
 	if (n < 0)
 		fuse_reply_err(req, boundary_err(vn, &st, (int)n));
 	else
@@ -439,10 +446,16 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	struct vnode *vn = vnode_of(req, ino);
 	struct vfile *f = vfile_of(fi);
 	struct veil_inval_job *inval = NULL;
+	struct vcontent *c;
 	ssize_t n;
 
 	if (fs->readonly) {
 		fuse_reply_err(req, EROFS);
+		return;
+	}
+	c = vnode_content(vn); /* made by the open */
+	if (!c) {
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	/*
@@ -459,27 +472,28 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 			return;
 		}
 	}
-	pthread_rwlock_wrlock(&vn->io);
+	pthread_rwlock_wrlock(&c->io);
 	if (f->flags & O_APPEND) {
 		/* Append at the real end of file, whatever offset the kernel guessed. */
 		uint64_t end;
 		int r = veil_file_size(f->fd, fs->v->cc.bs, &end);
 
 		if (r < 0) {
-			pthread_rwlock_unlock(&vn->io);
+			pthread_rwlock_unlock(&c->io);
+			free(inval);
 			fuse_reply_err(req, r == -EBADMSG ? EIO : -r);
 			return;
 		}
 		off = (off_t)end;
 	}
-	n = veil_file_write(&fs->v->cc, f->fd, &vn->fst, buf, size, (uint64_t)off);
+	n = veil_file_write(&fs->v->cc, f->fd, &c->fst, buf, size, (uint64_t)off);
 	if (n > 0 && kill_setid(req, vn, f->fd))
 		veil_inval_attr(fs, ino);
-	stamp(vn, f->fd);
-	pthread_rwlock_unlock(&vn->io);
+	stamp(vn, c, f->fd);
+	pthread_rwlock_unlock(&c->io);
 	if (n < 0) {
 		free(inval);
-		fuse_reply_err(req, boundary_err(vn, &vn->fst, (int)n));
+		fuse_reply_err(req, boundary_err(vn, &c->fst, (int)n));
 	} else if (inval) {
 		veil_inval_reply_write(fs, inval, req, ino, off, (size_t)n);
 	} else {
@@ -512,23 +526,26 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 static int truncate_vnode(fuse_req_t req, struct veil_fs *fs, struct vnode *vn,
 			  struct fuse_file_info *fi, uint64_t size)
 {
+	struct vcontent *c = vnode_content(vn);
 	int fd, ret;
 
+	if (!c)
+		return -ENOMEM;
 	if (fi && (vfile_of(fi)->flags & O_ACCMODE) != O_RDONLY)
 		fd = vfile_of(fi)->fd;
 	else
 		fd = vnode_open(fs, vn, O_RDWR);
 	if (fd < 0)
 		return fd;
-	pthread_rwlock_wrlock(&vn->io);
-	revalidate(vn, fd);
-	ret = veil_file_truncate(&fs->v->cc, fd, &vn->fst, size);
+	pthread_rwlock_wrlock(&c->io);
+	revalidate(vn, c, fd);
+	ret = veil_file_truncate(&fs->v->cc, fd, &c->fst, size);
 	if (ret < 0)
-		ret = -boundary_err(vn, &vn->fst, ret);
+		ret = -boundary_err(vn, &c->fst, ret);
 	else
 		(void)kill_setid(req, vn, fd); /* the SETATTR reply carries the mode */
-	stamp(vn, fd);
-	pthread_rwlock_unlock(&vn->io);
+	stamp(vn, c, fd);
+	pthread_rwlock_unlock(&c->io);
 	if (!fi || fd != vfile_of(fi)->fd)
 		close(fd);
 	return ret;
@@ -599,9 +616,12 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		if (ret < 0)
 			goto out;
 	}
-	/* Metadata changes move ctime but leave the cached contents valid. */
-	if (vn->type == S_IFREG && !(to_set & FUSE_SET_ATTR_SIZE))
-		stamp(vn, fd);
+	/*
+	 * Metadata changes move ctime but leave the cached contents valid. A
+	 * file without content state was never opened: no pages, no record.
+	 */
+	if (vn->type == S_IFREG && !(to_set & FUSE_SET_ATTR_SIZE) && vnode_content_peek(vn))
+		stamp(vn, vnode_content_peek(vn), fd);
 	ret = fs_stat(fs, vn, &st);
 out:
 	vnode_fd_put(fs, vn);
@@ -617,6 +637,7 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off
 	struct veil_fs *fs = fs_of(req);
 	struct vnode *vn = vnode_of(req, ino);
 	struct vfile *f = vfile_of(fi);
+	struct vcontent *c;
 	uint64_t size;
 	int ret;
 
@@ -632,18 +653,23 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	pthread_rwlock_wrlock(&vn->io);
+	c = vnode_content(vn); /* made by the open */
+	if (!c) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_rwlock_wrlock(&c->io);
 	ret = veil_file_size(f->fd, fs->v->cc.bs, &size);
 	/* Growing writes real encrypted zero blocks: there are no holes in veilfs. */
 	if (ret == 0 && (uint64_t)offset + (uint64_t)length > size)
-		ret = veil_file_truncate(&fs->v->cc, f->fd, &vn->fst,
+		ret = veil_file_truncate(&fs->v->cc, f->fd, &c->fst,
 					 (uint64_t)offset + (uint64_t)length);
 	if (ret < 0)
-		ret = -boundary_err(vn, &vn->fst, ret);
+		ret = -boundary_err(vn, &c->fst, ret);
 	else if (kill_setid(req, vn, f->fd))
 		veil_inval_attr(fs, ino);
-	stamp(vn, f->fd);
-	pthread_rwlock_unlock(&vn->io);
+	stamp(vn, c, f->fd);
+	pthread_rwlock_unlock(&c->io);
 	fuse_reply_err(req, -ret);
 }
 

@@ -124,15 +124,35 @@ int fs_fix_attr(struct veil_fs *fs, struct vnode *vn, struct stat *st)
 int fs_stat(struct veil_fs *fs, struct vnode *vn, struct stat *st)
 {
 	int fd = vnode_fd_get(fs, vn), r;
+	struct vcontent *c = NULL;
+	bool locked = false;
 
 	if (fd < 0)
 		return fd;
-	/* A write may be between two syscalls: read a file's size under the content lock. */
-	if (vn->type == S_IFREG)
-		pthread_rwlock_rdlock(&vn->io);
+	/*
+	 * A write may be between two syscalls: read a file's size under the
+	 * content lock. A file without content state has never been opened or
+	 * resized: holding its lock keeps that so (vnode_content() takes it)
+	 * while the size is read.
+	 */
+	if (vn->type == S_IFREG) {
+		c = vnode_content_peek(vn);
+		if (!c) {
+			pthread_mutex_lock(&vn->lock);
+			c = vnode_content_peek(vn);
+			if (c)
+				pthread_mutex_unlock(&vn->lock);
+			else
+				locked = true;
+		}
+		if (c)
+			pthread_rwlock_rdlock(&c->io);
+	}
 	r = fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-	if (vn->type == S_IFREG)
-		pthread_rwlock_unlock(&vn->io);
+	if (c)
+		pthread_rwlock_unlock(&c->io);
+	else if (locked)
+		pthread_mutex_unlock(&vn->lock);
 	vnode_fd_put(fs, vn);
 	if (r < 0)
 		return r;
