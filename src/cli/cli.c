@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "lib/recovery.h"
+#include "lib/unlock.h"
 
 int veil_cli_replace_error(const char *cmd, const char *dir, int err, int in_place)
 {
@@ -71,75 +72,36 @@ int veil_cli_unlock_error(const char *what, int err)
 	return VEIL_EXIT_ERROR;
 }
 
-/*
- * A passphrase chosen before recovery keys existed may have their form (a
- * dozen diceware words joined by spaces or dashes, say): when a line of that
- * form is not this volume's recovery key, the passphrase slots get their
- * turn with the same bytes before the recovery key's error is reported.
- */
-static int unlock_as_passphrase(const struct veil_header *h, const struct veil_pass *secret,
-				uint8_t *master, int *slot, bool *recovery)
-{
-	int e = veil_header_unlock(h, secret->buf, secret->len, master, slot);
-
-	if (e == 0)
-		*recovery = false;
-	return e;
-}
-
 int veil_cli_unlock(const char *what, const struct veil_header *h, const struct veil_pass *secret,
 		    uint8_t *master, int *slot, bool *recovery)
 {
-	struct veil_recovery *rk;
-	enum veil_recovery_fault fault;
-	int e, group;
+	struct veil_unlock_result res;
+	int e = veil_unlock(h, secret->buf, secret->len, master, &res);
 
-	*recovery = false;
-	*slot = -1;
-	if (!veil_recovery_looks_like(secret->buf, secret->len)) {
-		e = veil_header_unlock(h, secret->buf, secret->len, master, slot);
-		return e < 0 ? veil_cli_unlock_error(what, e) : 0;
-	}
-	*recovery = true;
-	rk = veil_secure_alloc(sizeof(*rk));
-	if (!rk)
-		return VEIL_EXIT_ERROR;
-	e = veil_recovery_decode(secret->buf, secret->len, rk, &fault, &group);
-	if (e < 0) {
-		veil_secure_free(rk);
-		e = unlock_as_passphrase(h, secret, master, slot, recovery);
-		if (e == 0)
-			return 0;
-		if (e != -EACCES)
-			return veil_cli_unlock_error(what, e);
-		if (group)
-			veil_err("%s: recovery key: group %d %s", what, group,
-				 veil_recovery_fault_str(fault));
+	*slot = res.slot;
+	*recovery = res.recovery;
+	if (e == 0)
+		return 0;
+	switch (res.stage) {
+	case VEIL_UNLOCK_PASS:
+		return veil_cli_unlock_error(what, e);
+	case VEIL_UNLOCK_RK_FORM:
+		if (res.group)
+			veil_err("%s: recovery key: group %d %s", what, res.group,
+				 veil_recovery_fault_str(res.fault));
 		else
-			veil_err("%s: recovery key %s", what, veil_recovery_fault_str(fault));
+			veil_err("%s: recovery key %s", what, veil_recovery_fault_str(res.fault));
 		return VEIL_EXIT_PASS;
-	}
-	memcpy(master, rk->master, VEIL_KEY_BYTES);
-	veil_secure_free(rk);
-	e = veil_header_check_master(h, master);
-	if (e < 0) {
-		veil_wipe(master, VEIL_KEY_BYTES);
-		if (e == -EACCES) {
-			e = unlock_as_passphrase(h, secret, master, slot, recovery);
-			if (e == 0)
-				return 0;
-			if (e != -EACCES)
-				return veil_cli_unlock_error(what, e);
-			veil_err("%s: this recovery key does not open the volume (it belongs to "
-				 "another volume, or the header was altered)",
-				 what);
-			return VEIL_EXIT_PASS;
-		}
+	case VEIL_UNLOCK_RK_OTHER:
+		veil_err("%s: this recovery key does not open the volume (it belongs to "
+			 "another volume, or the header was altered)",
+			 what);
+		return VEIL_EXIT_PASS;
+	case VEIL_UNLOCK_RK_CHECK:
+	default:
 		veil_err("%s: cannot check the recovery key: %s", what, strerror(-e));
 		return VEIL_EXIT_ERROR;
 	}
-	*slot = veil_header_recovery_slot(h);
-	return 0;
 }
 
 int veil_cli_open(const char *cipherdir, const char *conf, const struct veil_passsrc *src,

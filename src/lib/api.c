@@ -20,8 +20,8 @@
 #include "crypto.h"
 #include "file.h"
 #include "header.h"
-#include "recovery.h"
 #include "safe.h"
+#include "unlock.h"
 #include "volume.h"
 
 #define SECRET_MAX 4096
@@ -89,51 +89,12 @@ const char *veilfs_strerror(int err)
 	}
 }
 
-/* The secret as a passphrase: the key slots' own verdict. */
-static int unlock_pass(const struct veil_header *h, const char *s, size_t len, uint8_t *master)
-{
-	int slot;
-
-	return veil_header_unlock(h, s, len, master, &slot);
-}
-
-/*
- * Unlock header @h with @s, a passphrase or a recovery key told apart by
- * its form, as the veilfs command does (src/cli/cli.c veil_cli_unlock): a
- * line of a recovery key's form that is not this volume's recovery key is
- * still tried as a passphrase before it is refused.
- */
-static int unlock_secret(const struct veil_header *h, const char *s, size_t len, uint8_t *master)
-{
-	struct veil_recovery *rk;
-	enum veil_recovery_fault fault;
-	int e, group;
-
-	if (!veil_recovery_looks_like(s, len))
-		return unlock_pass(h, s, len, master);
-	rk = veil_secure_alloc(sizeof(*rk));
-	if (!rk)
-		return -ENOMEM;
-	e = veil_recovery_decode(s, len, rk, &fault, &group);
-	if (e == 0)
-		memcpy(master, rk->master, VEIL_KEY_BYTES);
-	veil_secure_free(rk);
-	if (e == 0) {
-		e = veil_header_check_master(h, master);
-		if (e == 0)
-			return 0;
-		veil_wipe(master, VEIL_KEY_BYTES);
-		if (e != -EACCES)
-			return e;
-	}
-	return unlock_pass(h, s, len, master);
-}
-
 int veilfs_open(const char *cipherdir, const char *config, const char *secret, size_t len,
 		struct veilfs_volume **out)
 {
 	struct veilfs_volume *vol = NULL;
 	struct veil_volume *v = NULL;
+	struct veil_unlock_result how;
 	uint8_t *master = NULL;
 	int e;
 
@@ -159,7 +120,7 @@ int veilfs_open(const char *cipherdir, const char *config, const char *secret, s
 		e = -ENOMEM;
 		goto out;
 	}
-	e = unlock_secret(&v->hdr, secret ? secret : "", len, master);
+	e = veil_unlock(&v->hdr, secret ? secret : "", len, master, &how);
 	if (e == 0)
 		e = veil_volume_unlock_master(v, master);
 	if (e < 0)
