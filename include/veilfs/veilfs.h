@@ -109,7 +109,20 @@ int veilfs_open(const char *cipherdir, const char *config, const char *secret, s
  */
 int veilfs_close(struct veilfs_volume *vol);
 
-/* What veilfs_stat and veilfs_dir_read report of an entry. */
+/*
+ * What veilfs_stat, veilfs_dir_read and veilfs_file_stat report of an
+ * entry. The caller allocates it; the library fills every byte of it.
+ *
+ * Room to grow: @reserved holds space for fields of later releases, so
+ * that the struct's size and the offsets of the fields below never change
+ * while the soname is libveilfs.so.0 (128 bytes on LP64 systems). This
+ * library sets every reserved word to zero. A later release that gives
+ * some of them a meaning (taken from the front of @reserved, in a new
+ * minor version) defines it so that zero still means "not known": a
+ * program built with that newer header and run against this library reads
+ * zero there. Programs must not use @reserved by name, nor store anything
+ * in it that they expect to keep.
+ */
 struct veilfs_stat {
 	mode_t mode;        /* file type and permission bits, as st_mode */
 	uint64_t size;      /* a regular file's plaintext size; 0 for a symlink (the
@@ -122,6 +135,7 @@ struct veilfs_stat {
 	long mtime_nsec;
 	int64_t ctime_sec;  /* last status change */
 	long ctime_nsec;
+	uint64_t reserved[7]; /* zero; see above */
 };
 
 /* Stat @path (not following a final symbolic link). 0 or -errno. */

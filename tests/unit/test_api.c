@@ -4,11 +4,13 @@
  * program includes no internal header and links libveilfs.so. It reads the
  * committed example volume tests/fixtures/v1 (path given as argv[1]) and
  * checks versions, error values, handle rules, partial reads against whole
- * reads, and veilfs_secret_read's line rules.
+ * reads, veilfs_secret_read's line rules, and the fixed layout of
+ * struct veilfs_stat with its reserved words left zero.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,48 @@ static int pipe_with(const char *s, size_t n)
 	}
 	close(p[1]);
 	return p[0];
+}
+
+/* Every reserved word of @st is zero (and on LP64, the padding after @mode). */
+static bool reserved_zero(const struct veilfs_stat *st)
+{
+	for (size_t i = 0; i < sizeof(st->reserved) / sizeof(st->reserved[0]); i++)
+		if (st->reserved[i] != 0)
+			return false;
+#if defined(__LP64__)
+	for (size_t i = sizeof(st->mode); i < offsetof(struct veilfs_stat, size); i++)
+		if (((const unsigned char *)st)[i] != 0)
+			return false;
+#endif
+	return true;
+}
+
+/*
+ * The ABI of struct veilfs_stat for soname 0 on LP64: a field added later
+ * must take room from @reserved, never move a field or grow the struct.
+ */
+static void test_stat_layout(void)
+{
+#if defined(__LP64__)
+	ok(sizeof(struct veilfs_stat) == 128, "struct veilfs_stat is 128 bytes (%zu)",
+	   sizeof(struct veilfs_stat));
+	ok(offsetof(struct veilfs_stat, mode) == 0 && offsetof(struct veilfs_stat, size) == 8 &&
+		   offsetof(struct veilfs_stat, ino) == 16 &&
+		   offsetof(struct veilfs_stat, nlink) == 24 &&
+		   offsetof(struct veilfs_stat, uid) == 32 && offsetof(struct veilfs_stat, gid) == 36 &&
+		   offsetof(struct veilfs_stat, mtime_sec) == 40 &&
+		   offsetof(struct veilfs_stat, mtime_nsec) == 48 &&
+		   offsetof(struct veilfs_stat, ctime_sec) == 56 &&
+		   offsetof(struct veilfs_stat, ctime_nsec) == 64 &&
+		   offsetof(struct veilfs_stat, reserved) == 72,
+	   "struct veilfs_stat: every field at its soname-0 offset, reserved at 72");
+#else
+	ok(sizeof(struct veilfs_stat) ==
+		   offsetof(struct veilfs_stat, reserved) + sizeof(((struct veilfs_stat *)0)->reserved),
+	   "struct veilfs_stat ends with its reserved words (not LP64: offsets not pinned)");
+#endif
+	ok(sizeof(((struct veilfs_stat *)0)->reserved) == 7 * sizeof(uint64_t),
+	   "struct veilfs_stat reserves 7 words");
 }
 
 static void test_versions(void)
@@ -129,8 +173,10 @@ static void test_read(const char *vol)
 	if (!ok(e == 0 && v != NULL, "open the fixture with its passphrase (%d)", e))
 		return;
 
+	memset(&st, 0xa5, sizeof(st));
 	e = veilfs_stat(v, "hundred-k.bin", &st);
 	ok(e == 0 && S_ISREG(st.mode) && st.size == 100000, "stat: a 100000-byte regular file");
+	ok(e == 0 && reserved_zero(&st), "stat: the reserved words are zero");
 	e = veilfs_stat(v, "/docs//sub/", &st);
 	ok(e == 0 && S_ISDIR(st.mode), "stat of '/docs//sub/': a directory (%d)", e);
 	e = veilfs_stat(v, "", &st);
@@ -171,8 +217,10 @@ static void test_read(const char *vol)
 		ok(n == 0, "pread far past the end: 0 (%zd)", n);
 		n = veilfs_file_pread(f, part, 10, 99995);
 		ok(n == 5, "pread across the end: short, 5 bytes (%zd)", n);
+		memset(&st, 0xa5, sizeof(st));
 		e = veilfs_file_stat(f, &st);
 		ok(e == 0 && st.size == 100000, "file_stat: 100000 bytes (%d)", e);
+		ok(e == 0 && reserved_zero(&st), "file_stat: the reserved words are zero");
 	}
 
 	e = veilfs_dir_open(v, "docs", &d);
@@ -180,18 +228,22 @@ static void test_read(const char *vol)
 	ret = veilfs_close(v);
 	ok(ret == -EBUSY, "veilfs_close with a file and a directory open: -EBUSY (%d)", ret);
 	if (d) {
-		bool seen_readme = false, seen_sub = false;
+		bool seen_readme = false, seen_sub = false, zero = true;
 
+		memset(&st, 0xa5, sizeof(st));
 		while ((e = veilfs_dir_read(d, &name, &st)) > 0) {
 			entries++;
+			zero = zero && reserved_zero(&st);
 			if (strcmp(name, "readme.txt") == 0)
 				seen_readme = S_ISREG(st.mode) && st.size == 700;
 			if (strcmp(name, "sub") == 0)
 				seen_sub = S_ISDIR(st.mode);
+			memset(&st, 0xa5, sizeof(st));
 		}
 		ok(e == 0 && entries == 2 && seen_readme && seen_sub,
 		   "docs lists readme.txt (700 bytes) and sub, nothing else (%d entries, %d)", entries,
 		   e);
+		ok(entries > 0 && zero, "dir_read: the reserved words of every entry are zero");
 		ok(veilfs_dir_skipped(d) == 0, "no entry skipped");
 		e = veilfs_dir_read(d, &name, NULL);
 		ok(e == 0 && name == NULL, "dir_read after the end: 0 again");
@@ -209,6 +261,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	test_versions();
+	test_stat_layout();
 	test_secret();
 	test_open_errors(argv[1]);
 	test_read(argv[1]);
