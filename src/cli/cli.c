@@ -257,21 +257,19 @@ out:
 	return ret;
 }
 
-static int dir_is_empty(const char *path)
+int veil_cli_dir_entries(const char *dir, int max)
 {
-	DIR *d = opendir(path);
+	DIR *d = opendir(dir);
 	struct dirent *e;
-	int empty = 1;
+	int n = 0;
 
 	if (!d)
 		return -errno;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-			empty = 0;
-			break;
-		}
+	while (n < max && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
 	closedir(d);
-	return empty;
+	return n;
 }
 
 /*
@@ -432,12 +430,12 @@ int veil_cmd_init(const struct veil_command *cmd, struct veil_args *c)
 		veil_err("init: cannot create %s: %s", dir, strerror(errno));
 		return VEIL_EXIT_ERROR;
 	}
-	e = dir_is_empty(dir);
+	e = veil_cli_dir_entries(dir, 1);
 	if (e < 0) {
 		veil_err("init: %s: %s", dir, strerror(-e));
 		return VEIL_EXIT_ERROR;
 	}
-	if (!e) {
+	if (e > 0) {
 		veil_err("init: %s is not empty; refusing to create a volume there", dir);
 		return VEIL_EXIT_USAGE;
 	}
@@ -507,7 +505,7 @@ int veil_cmd_init(const struct veil_command *cmd, struct veil_args *c)
 	if (!c->no_rk && !c->rkfile)
 		ret = veil_cli_recovery_emit("init", c, &h, master);
 out:
-	if (ret != 0 && created && dir_is_empty(dir) == 1)
+	if (ret != 0 && created && veil_cli_dir_entries(dir, 1) == 0)
 		rmdir(dir);
 	if (dfd >= 0)
 		close(dfd);

@@ -95,6 +95,12 @@ int veil_cli_recovery_emit(const char *cmd, const struct veil_args *a,
 			   const struct veil_header *h, const uint8_t *master);
 
 /*
+ * How many entries other than "." and ".." directory @dir holds, counting
+ * no further than @max (1: is it empty?); -errno if it cannot be read.
+ */
+int veil_cli_dir_entries(const char *dir, int max);
+
+/*
  * The options of every command, parsed by one parser (cmd.c) from one
  * table. A command's entry lists the options it takes (VEIL_OPT_BIT).
  */

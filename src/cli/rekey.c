@@ -612,21 +612,6 @@ static int lock_old(struct veil_volume *old, const char *src)
 	return VEIL_EXIT_ERROR;
 }
 
-static int dir_state(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* A new volume in @dir under a fresh master key, like veilfs init. */
 static int create_new(struct veil_args *a, const char *dir, const struct veil_volume *old,
 		      const struct veil_kdf_params *kdf, struct veil_volume **out)
@@ -813,7 +798,9 @@ int veil_cmd_rekey(const struct veil_command *cmd, struct veil_args *a)
 		ret = VEIL_EXIT_USAGE;
 		goto out;
 	}
-	n = dir_state(dst);
+	n = veil_cli_dir_entries(dst, 1);
+	if (n == -ENOENT)
+		n = 0; /* rekey creates it */
 	if (n < 0) {
 		veil_err("rekey: %s: %s", dst, strerror(-n));
 		ret = VEIL_EXIT_ERROR;
