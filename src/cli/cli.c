@@ -305,15 +305,17 @@ static int open_parent(const char *path, const char *name, char **base)
 	return fd;
 }
 
-/*
- * The slots of a new header: slot 0 gets its creation time in the slot
- * info table, then the recovery slot is added unless --no-recovery-key.
- */
-static int init_slots(const struct veil_args *c, struct veil_header *h, const uint8_t *master)
+int veil_cli_new_header(const struct veil_args *a, struct veil_header *h, uint8_t *master,
+			uint32_t block_size, const struct veil_pass *pass,
+			const struct veil_kdf_params *kdf)
 {
-	int e = veil_header_set_info(h, 0, NULL, h->slots[0].created);
+	int e;
 
-	if (e == 0 && !c->no_rk)
+	veil_random(master, VEIL_KEY_BYTES);
+	e = veil_header_create(h, master, block_size, pass->buf, pass->len, kdf);
+	if (e == 0)
+		e = veil_header_set_info(h, 0, NULL, h->slots[0].created);
+	if (e == 0 && !a->no_rk)
 		e = veil_header_add_recovery(h, master, NULL);
 	if (e == 0)
 		e = veil_header_reseal(h, master);
@@ -358,10 +360,7 @@ static int init_reverse(const struct veil_args *c, const char *dir,
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
-	veil_random(master, VEIL_KEY_BYTES);
-	e = veil_header_create(&h, master, VEIL_DEFAULT_BLOCK_SIZE, pass.buf, pass.len, kdf);
-	if (e == 0)
-		e = init_slots(c, &h, master);
+	e = veil_cli_new_header(c, &h, master, VEIL_DEFAULT_BLOCK_SIZE, &pass, kdf);
 	if (e < 0) {
 		veil_err("init: key derivation failed: %s", strerror(-e));
 		ret = VEIL_EXIT_ERROR;
@@ -454,10 +453,7 @@ int veil_cmd_init(const struct veil_command *cmd, struct veil_args *c)
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
-	veil_random(master, VEIL_KEY_BYTES);
-	e = veil_header_create(&h, master, VEIL_DEFAULT_BLOCK_SIZE, pass.buf, pass.len, &kdf);
-	if (e == 0)
-		e = init_slots(c, &h, master);
+	e = veil_cli_new_header(c, &h, master, VEIL_DEFAULT_BLOCK_SIZE, &pass, &kdf);
 	if (e < 0) {
 		veil_err("init: key derivation failed: %s", strerror(-e));
 		ret = VEIL_EXIT_ERROR;

@@ -95,6 +95,16 @@ int veil_cli_recovery_emit(const char *cmd, const struct veil_args *a,
 			   const struct veil_header *h, const uint8_t *master);
 
 /*
+ * A new header for @pass under a fresh random master key (into @master,
+ * secure memory): slot 0 with its creation time in the slot info table,
+ * then the recovery slot unless --no-recovery-key (@a->no_rk); sealed.
+ * 0 or -errno.
+ */
+int veil_cli_new_header(const struct veil_args *a, struct veil_header *h, uint8_t *master,
+			uint32_t block_size, const struct veil_pass *pass,
+			const struct veil_kdf_params *kdf);
+
+/*
  * How many entries other than "." and ".." directory @dir holds, counting
  * no further than @max (1: is it empty?); -errno if it cannot be read.
  */

@@ -634,14 +634,7 @@ static int create_new(struct veil_args *a, const char *dir, const struct veil_vo
 		ret = VEIL_EXIT_ERROR;
 		goto out;
 	}
-	veil_random(master, VEIL_KEY_BYTES);
-	e = veil_header_create(&h, master, old->hdr.block_size, pass.buf, pass.len, kdf);
-	if (e == 0)
-		e = veil_header_set_info(&h, 0, NULL, h.slots[0].created);
-	if (e == 0 && !a->no_rk)
-		e = veil_header_add_recovery(&h, master, NULL);
-	if (e == 0)
-		e = veil_header_reseal(&h, master);
+	e = veil_cli_new_header(a, &h, master, old->hdr.block_size, &pass, kdf);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (e == 0 && dfd < 0)
 		e = -errno;
@@ -725,14 +718,7 @@ static int rekey_reverse(struct veil_args *a, const struct veil_kdf_params *kdf)
 		ret = veil_cli_new_pass(&a->src, 1, &newp);
 	if (ret != 0)
 		goto out;
-	veil_random(master, VEIL_KEY_BYTES);
-	e = veil_header_create(&h, master, v->hdr.block_size, newp.buf, newp.len, kdf);
-	if (e == 0)
-		e = veil_header_set_info(&h, 0, NULL, h.slots[0].created);
-	if (e == 0 && !a->no_rk)
-		e = veil_header_add_recovery(&h, master, NULL);
-	if (e == 0)
-		e = veil_header_reseal(&h, master);
+	e = veil_cli_new_header(a, &h, master, v->hdr.block_size, &newp, kdf);
 	if (e < 0) {
 		veil_err("rekey: %s", strerror(-e));
 		ret = VEIL_EXIT_ERROR;
