@@ -8,19 +8,8 @@
 # usage: test_pass.sh VEILFS
 set -u
 VEILFS=$1
-n=0
-failed=0
-ok() { # ok STATUS DESCRIPTION [DIAG]
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $2"
-		echo "not ok $n - $2" >&2
-		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/# /' | tee /dev/stderr
-	fi
-}
+# shellcheck source=../tap.sh
+. "$(dirname "$0")/../tap.sh"
 for p in pass:pass gpg:gnupg gpgconf:gnupg gpg-agent:gpg-agent fusermount3:fuse3; do
 	command -v "${p%%:*}" >/dev/null || {
 		echo "test_pass.sh: program ${p%%:*} not found (Debian package ${p#*:}, in .ci/packages.sh)" >&2
@@ -78,5 +67,4 @@ rc=$?
 ok $? "an entry pass does not have: exit 2, one line from veilfs" "rc=$rc $out"
 gpgconf --kill gpg-agent
 ok $? "gpg-agent stopped"
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

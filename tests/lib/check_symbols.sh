@@ -10,19 +10,8 @@ set -u
 lib=$1
 hdr=$2
 rel=$3
-n=0
-failed=0
-ok() { # ok STATUS DESCRIPTION [DIAG]
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $2"
-		echo "not ok $n - $2" >&2
-		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/# /' | tee /dev/stderr
-	fi
-}
+# shellcheck source=../tap.sh
+. "$(dirname "$0")/../tap.sh"
 command -v readelf >/dev/null || { echo "check_symbols.sh: readelf not found (Debian package binutils)" >&2; exit 1; }
 
 so=$(readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
@@ -51,5 +40,4 @@ priv=$(printf '%s\n' "$syms" | grep -c "^veil_.*@VEILFS_PRIVATE_$rel\$")
 [ "$priv" -gt 0 ]
 ok $? "the internal functions the veilfs program needs are exported privately ($priv)"
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done
