@@ -25,10 +25,7 @@ def main():
     tap = vfs.Tap()
     ws = vfs.Workspace()
     vol = vfs.Volume(ws, veilfs)
-    pw = os.path.join(ws.path, "pass")
-    with open(pw, "w") as f:
-        f.write(vol.passphrase + "\n")
-    os.chmod(pw, 0o600)
+    pw = vol.passfile()
     old = os.urandom(10000)
     new = os.urandom(9000)
 

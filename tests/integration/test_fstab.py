@@ -79,15 +79,7 @@ def main():
     tap = vfs.Tap()
     ws = vfs.Workspace()
     vol = vfs.Volume(ws, veilfs)
-    pf = os.path.join(ws.path, "pass")
-    write_file(pf, (vol.passphrase + "\n").encode(), 0o600)
-    os.chmod(pf, 0o600)
-
-    def hello(mnt):
-        p = os.path.join(mnt, "hello")
-        if not os.path.exists(p):
-            write_file(p, b"hello veilfs\n")
-        check_eq(vfs.read_file(p), b"hello veilfs\n", "hello through the mount")
+    pf = vol.passfile()
 
     # ---- mount(8) and fstab ---------------------------------------------
 
@@ -106,7 +98,7 @@ def main():
         check_eq(r.returncode, 0, "mount -t fuse.veilfs (stderr %r)" % r.stderr)
         m = adopt(mnt)
         check("nodev" in vfs.mount_entry(mnt)[3].split(","), "nodev reached the kernel")
-        hello(mnt)
+        vfs.check_hello(mnt)
         r = vfs.run(["umount", mnt])
         check_eq(r.returncode, 0, "umount (stderr %r)" % r.stderr)
         check(vfs.wait_pids_gone(m.pids, 10), "daemon still running after umount")
@@ -147,7 +139,7 @@ def main():
         r = vfs.run(["mount", "-T", tab, mnt], env=path_env)
         check_eq(r.returncode, 0, "mount -T fstab MNT (stderr %r)" % r.stderr)
         m = adopt(mnt)
-        hello(mnt)
+        vfs.check_hello(mnt)
         # mount -a: the auto line mounts; the line whose volume is missing fails with
         # one line from veilfs, and mount(8) says "some mounted" (64); the noauto
         # line is left alone.
@@ -156,7 +148,7 @@ def main():
         check_eq(r.returncode, 64, "mount -a -T exit status (some mounted; stderr %r)" % r.stderr)
         check_eq(r.stderr, "veilfs: %s: not a veilfs volume (no veilfs.conf header found)\n" %
                  os.path.join(ws.path, "no-such-volume"), "mount -a -T stderr")
-        hello(mnt2)
+        vfs.check_hello(mnt2)
         check(not vfs.is_fuse_mounted(missing), "the missing volume mounted?")
         for mm in (m, m2):
             r = vfs.run(["umount", mm.path])

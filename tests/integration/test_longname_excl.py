@@ -88,8 +88,7 @@ def main():
         m.unmount(quiet=True)
 
     def fsck_clean():
-        passfile = os.path.join(ws.path, "pass")
-        vfs.write_file(passfile, (vol.passphrase + "\n").encode(), 0o600)
+        passfile = vol.passfile()
         r = vfs.run([veilfs, "fsck", "--passfile", passfile, vol.dir])
         check_eq(r.returncode, 0, "fsck of the volume:\n" + r.stdout + r.stderr)
     tap.run("fsck finds nothing to move to lost+found", fsck_clean)

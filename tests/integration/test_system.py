@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vfs  # noqa: E402
-from vfs import check, check_eq, write_file  # noqa: E402
+from vfs import check, check_eq  # noqa: E402
 
 EXIT_USAGE = 2
 EXIT_MOUNT = 7
@@ -45,15 +45,7 @@ def main():
     tap = vfs.Tap()
     ws = vfs.Workspace()
     vol = vfs.Volume(ws, veilfs)
-    pf = os.path.join(ws.path, "pass")
-    write_file(pf, (vol.passphrase + "\n").encode(), 0o600)
-    os.chmod(pf, 0o600)
-
-    def hello(mnt):
-        p = os.path.join(mnt, "hello")
-        if not os.path.exists(p):
-            write_file(p, b"hello veilfs\n")
-        check_eq(vfs.read_file(p), b"hello veilfs\n", "hello through the mount")
+    pf = vol.passfile()
 
     def mount_bg(mnt, extra, env=None):
         cmd = [veilfs, "mount"] + extra + ["--passfile", pf, vol.dir, mnt]
@@ -101,7 +93,7 @@ def main():
             want = proc.pid if fg else (m.pids[0] if len(m.pids) == 1 else m.pids)
             check_eq(pid, want, "MAINPID (the process that serves the mount)")
             check_eq(vfs.read_file(seen), b"unset", "NOTIFY_SOCKET as --extpass saw it")
-            hello(mnt)
+            vfs.check_hello(mnt)
             m.unmount()
             msg = s.recv(4096).decode()
             check("STOPPING=1" in msg.split("\n"), "STOPPING=1 on unmount, got %r" % msg)
@@ -115,7 +107,7 @@ def main():
         env = dict(os.environ)
         env.pop("NOTIFY_SOCKET", None)
         m = mount_bg(mnt, [], env=env)
-        hello(mnt)
+        vfs.check_hello(mnt)
         m.unmount()
     tap.run("without NOTIFY_SOCKET a mount works as before", notify_unset_is_quiet)
 
@@ -123,7 +115,7 @@ def main():
     def sigterm_bg(sig):
         mnt = ws.mkdir("mnt-sig")
         m = mount_bg(mnt, [])
-        hello(mnt)
+        vfs.check_hello(mnt)
         for pid in m.pids:
             os.kill(pid, sig)
         check(wait_for(lambda: not vfs.is_fuse_mounted(mnt), 10), "still mounted after signal")
@@ -148,7 +140,7 @@ def main():
         mnt = ws.mkdir("mnt-idle")
         extra = ["--idle", "%ds" % IDLE] if opt == "--idle" else ["-o", "idle=%ds" % IDLE]
         m = mount_bg(mnt, extra)
-        hello(mnt)
+        vfs.check_hello(mnt)
         t0 = time.monotonic()
         gone(m)
         dt = time.monotonic() - t0
@@ -160,7 +152,7 @@ def main():
     def idle_open_file():
         mnt = ws.mkdir("mnt-idle-open")
         m = mount_bg(mnt, ["--idle", "%ds" % IDLE])
-        hello(mnt)
+        vfs.check_hello(mnt)
         f = open(os.path.join(mnt, "hello"), "rb")
         try:
             time.sleep(3 * IDLE + 1)
@@ -202,7 +194,7 @@ def main():
     def umount_cmd():
         mnt = ws.mkdir("mnt-umount")
         m = mount_bg(mnt, [])
-        hello(mnt)
+        vfs.check_hello(mnt)
         f = open(os.path.join(mnt, "hello"), "rb")
         try:
             r = vfs.run([veilfs, "umount", mnt])
@@ -231,7 +223,7 @@ def main():
     def umount_lazy():
         mnt = ws.mkdir("mnt-umount-z")
         m = mount_bg(mnt, [])
-        hello(mnt)
+        vfs.check_hello(mnt)
         f = open(os.path.join(mnt, "hello"), "rb")
         try:
             r = vfs.run([veilfs, "umount", "-z", mnt])

@@ -275,6 +275,14 @@ def write_file(path, data, mode=0o644):
         os.close(fd)
 
 
+def check_hello(mnt):
+    """Write the file "hello" through the mount at @mnt unless it exists; check it reads back."""
+    p = os.path.join(mnt, "hello")
+    if not os.path.exists(p):
+        write_file(p, b"hello veilfs\n")
+    check_eq(read_file(p), b"hello veilfs\n", "hello through the mount")
+
+
 def cipher_size(psize):
     if psize == 0:
         return 0
@@ -567,6 +575,13 @@ class Volume:
 
     def c(self, *parts):
         return os.path.join(self.dir, *parts)
+
+    def passfile(self, name="pass"):
+        """Write the passphrase (one line, mode 0600) to a file in the workspace; its path."""
+        path = os.path.join(self.ws.path, name)
+        write_file(path, (self.passphrase + "\n").encode(), 0o600)
+        os.chmod(path, 0o600)
+        return path
 
     def mount(self, mnt=None, fg=True, ro=False, opts=(), extra=(), passphrase=None, debug=False):
         """Mount and return a Mount; raises MountError on a non-zero exit.
