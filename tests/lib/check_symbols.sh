@@ -40,4 +40,11 @@ priv=$(printf '%s\n' "$syms" | grep -c "^veil_.*@VEILFS_PRIVATE_$rel\$")
 [ "$priv" -gt 0 ]
 ok $? "the internal functions the veilfs program needs are exported privately ($priv)"
 
+# The library's calls to its own functions bind inside it (linked with
+# -Bsymbolic-functions): no PLT slot, so a program defining a veil_* or
+# veilfs_* function of its own cannot replace the library's.
+plt=$(readelf -r -W "$lib" | awk '$3 ~ /JUMP_SLOT|GLOB_DAT/ && $5 ~ /^veil/ { print $3, $5 }')
+[ -z "$plt" ]
+ok $? "no JUMP_SLOT or GLOB_DAT relocation names a veil_* or veilfs_* function" "$plt"
+
 tap_done
