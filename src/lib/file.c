@@ -56,6 +56,11 @@ static void tbufs_free(void *p)
 	free(t);
 }
 
+/*
+ * The key is never deleted: libveilfs.so is linked with -z nodelete
+ * (meson.build), so this destructor stays mapped for threads that exit
+ * after a program's dlclose() of the library.
+ */
 static void tbufs_key(void)
 {
 	pthread_key_create(&tb_key, tbufs_free);
