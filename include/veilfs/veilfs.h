@@ -24,7 +24,7 @@
  *   -ENOTSUP         the volume uses a feature this library does not know
  *   -ENOENT          no such volume header or path
  *   -EINVAL          a bad argument (NULL, a path with "." or ".." components)
- *   -EBUSY           veilfs_close() while files or directories are still open
+ *   -EBADF           a directory or file handle whose volume was closed
  * Others are the errno of the failing system call (-ENOTDIR, -EISDIR, -ELOOP
  * for a symbolic link that was not followed, -ENOMEM, -EIO, ...). On
  * failure, output parameters are left NULL / zero and nothing is returned
@@ -104,8 +104,12 @@ int veilfs_open(const char *cipherdir, const char *config, const char *secret, s
 		struct veilfs_volume **out) VEILFS_MUST_CHECK;
 
 /*
- * Close @vol and wipe its keys. -EBUSY (and nothing is closed) while
- * directories or files of it are open; 0 otherwise. NULL is allowed.
+ * Close @vol and wipe its keys; returns 0. NULL is allowed. This holds
+ * even while directories or files of @vol are open: every later call on
+ * them but their close gives -EBADF, and each must still be closed with
+ * veilfs_dir_close / veilfs_file_close, which frees it (and, with the
+ * last one, what is left of @vol). After veilfs_close, @vol itself must
+ * not be passed to any call again.
  */
 int veilfs_close(struct veilfs_volume *vol);
 

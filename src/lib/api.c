@@ -26,9 +26,15 @@
 
 #define SECRET_MAX 4096
 
+/*
+ * @v is NULL once veilfs_close() has closed the volume (and wiped its
+ * keys); the struct itself lives on while handles of it are open, which
+ * then fail with -EBADF. @refs: one for the open volume, one per open
+ * veilfs_dir and veilfs_file; the last put frees it.
+ */
 struct veilfs_volume {
 	struct veil_volume *v;
-	atomic_uint handles; /* open veilfs_dir and veilfs_file of this volume */
+	atomic_uint refs;
 };
 
 struct veilfs_dir {
@@ -76,8 +82,8 @@ const char *veilfs_strerror(int err)
 		return "no such file, directory or volume header";
 	case -EINVAL:
 		return "invalid argument";
-	case -EBUSY:
-		return "directories or files of the volume are still open";
+	case -EBADF:
+		return "the volume of this directory or file was closed";
 	case -ENODATA:
 		return "no passphrase given (empty input)";
 	case -E2BIG:
@@ -126,7 +132,7 @@ int veilfs_open(const char *cipherdir, const char *config, const char *secret, s
 	if (e < 0)
 		goto out;
 	vol->v = v;
-	atomic_init(&vol->handles, 0);
+	atomic_init(&vol->refs, 1);
 	*out = vol;
 	vol = NULL;
 	v = NULL;
@@ -138,14 +144,25 @@ out:
 	return e;
 }
 
+static void vol_get(struct veilfs_volume *vol)
+{
+	atomic_fetch_add(&vol->refs, 1);
+}
+
+static void vol_put(struct veilfs_volume *vol)
+{
+	if (atomic_fetch_sub(&vol->refs, 1) == 1)
+		free(vol);
+}
+
 int veilfs_close(struct veilfs_volume *vol)
 {
 	if (!vol)
 		return 0;
-	if (atomic_load(&vol->handles) != 0)
-		return -EBUSY;
+	/* Keys wiped and the cipher directory closed now, open handles or not. */
 	veil_volume_close(vol->v);
-	free(vol);
+	vol->v = NULL;
+	vol_put(vol);
 	return 0;
 }
 
@@ -221,6 +238,8 @@ int veilfs_stat(struct veilfs_volume *vol, const char *path, struct veilfs_stat 
 
 	if (!vol || !st)
 		return -EINVAL;
+	if (!vol->v)
+		return -EBADF;
 	e = resolve(vol, path, &pfd, iv, backing);
 	if (e < 0)
 		return e;
@@ -243,6 +262,8 @@ int veilfs_dir_open(struct veilfs_volume *vol, const char *path, struct veilfs_d
 	*out = NULL;
 	if (!vol)
 		return -EINVAL;
+	if (!vol->v)
+		return -EBADF;
 	dir = calloc(1, sizeof(*dir));
 	if (!dir)
 		return -ENOMEM;
@@ -270,7 +291,7 @@ int veilfs_dir_open(struct veilfs_volume *vol, const char *path, struct veilfs_d
 		goto fail;
 	}
 	dir->vol = vol;
-	atomic_fetch_add(&vol->handles, 1);
+	vol_get(vol);
 	*out = dir;
 	return 0;
 fail:
@@ -287,6 +308,8 @@ int veilfs_dir_read(struct veilfs_dir *dir, const char **name, struct veilfs_sta
 	if (!dir || !name)
 		return -EINVAL;
 	*name = NULL;
+	if (!dir->vol->v)
+		return -EBADF;
 	for (;;) {
 		struct stat s;
 		long n;
@@ -328,7 +351,7 @@ void veilfs_dir_close(struct veilfs_dir *dir)
 		return;
 	closedir(dir->d);
 	close(dir->dfd);
-	atomic_fetch_sub(&dir->vol->handles, 1);
+	vol_put(dir->vol);
 	veil_wipe(dir->name, sizeof(dir->name));
 	free(dir);
 }
@@ -345,6 +368,8 @@ int veilfs_file_open(struct veilfs_volume *vol, const char *path, struct veilfs_
 	*out = NULL;
 	if (!vol)
 		return -EINVAL;
+	if (!vol->v)
+		return -EBADF;
 	e = resolve(vol, path, &pfd, iv, backing);
 	if (e < 0)
 		return e;
@@ -364,7 +389,7 @@ int veilfs_file_open(struct veilfs_volume *vol, const char *path, struct veilfs_
 	}
 	f->fd = e;
 	f->vol = vol;
-	atomic_fetch_add(&vol->handles, 1);
+	vol_get(vol);
 	*out = f;
 	return 0;
 }
@@ -373,6 +398,8 @@ ssize_t veilfs_file_pread(struct veilfs_file *f, void *buf, size_t n, uint64_t o
 {
 	if (!f || (!buf && n))
 		return -EINVAL;
+	if (!f->vol->v)
+		return -EBADF;
 	if (n > SSIZE_MAX)
 		n = SSIZE_MAX;
 	return veil_file_read(&f->vol->v->cc, f->fd, &f->st, buf, n, off);
@@ -384,6 +411,8 @@ int veilfs_file_stat(struct veilfs_file *f, struct veilfs_stat *st)
 
 	if (!f || !st)
 		return -EINVAL;
+	if (!f->vol->v)
+		return -EBADF;
 	if (fstat(f->fd, &s) < 0)
 		return -errno;
 	to_stat(f->vol->v, &s, st);
@@ -395,7 +424,7 @@ void veilfs_file_close(struct veilfs_file *f)
 	if (!f)
 		return;
 	close(f->fd);
-	atomic_fetch_sub(&f->vol->handles, 1);
+	vol_put(f->vol);
 	free(f);
 }
 
