@@ -126,6 +126,16 @@ static int do_cat(struct veilfs_volume *vol, const char *path)
 	e = veilfs_file_open(vol, path, &f);
 	if (e < 0)
 		return fail(path, e);
+	/*
+	 * Reads authenticate block by block: without this, a damaged block
+	 * (or a file cut short) would be reported only after the good part
+	 * before it was printed. The loop below still checks every block.
+	 */
+	e = veilfs_file_verify(f);
+	if (e < 0) {
+		veilfs_file_close(f);
+		return fail(path, e);
+	}
 	while ((r = veilfs_file_pread(f, buf, sizeof(buf), off)) > 0) {
 		if (fwrite(buf, 1, (size_t)r, stdout) != (size_t)r) {
 			r = -errno;

@@ -176,12 +176,30 @@ int veilfs_file_open(struct veilfs_volume *vol, const char *path,
  * authenticated: a damaged or altered block gives -EBADMSG and nothing of
  * the read (the bytes of @buf are then unspecified, never plaintext of a
  * block that did not authenticate).
+ *
+ * Authentication is per block (4 KiB of plaintext by default): a read
+ * checks only the blocks it covers. A read of a prefix cannot see that the
+ * file was cut short at a block boundary, or that its end was altered or
+ * rolled back; only a read that covers the end block can. To know that a
+ * whole file is intact, read it to its end (until 0 is returned) or call
+ * veilfs_file_verify. After -EBADMSG, discard everything already consumed
+ * from this file: bytes of earlier reads did authenticate, but the file as
+ * a whole is not what was written.
  */
 ssize_t veilfs_file_pread(struct veilfs_file *f, void *buf, size_t n,
 			  uint64_t off) VEILFS_MUST_CHECK;
 
 /* Attributes of the open file (the plaintext size as it is now). 0 or -errno. */
 int veilfs_file_stat(struct veilfs_file *f, struct veilfs_stat *st) VEILFS_MUST_CHECK;
+
+/*
+ * Read and authenticate every block of @f up to its end as it is now, the
+ * end block's mark included: 0 if the whole file is intact, -EBADMSG if a
+ * block was altered or damaged or the file was cut short (also at a block
+ * boundary), or -errno. Returns no data; a later change of the file is not
+ * covered (reads still check each block they return).
+ */
+int veilfs_file_verify(struct veilfs_file *f) VEILFS_MUST_CHECK;
 
 void veilfs_file_close(struct veilfs_file *f);
 

@@ -8,6 +8,7 @@
  * struct veilfs_stat with its reserved words left zero.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -296,6 +297,123 @@ static void test_close_with_handles(const char *vol)
 	veilfs_file_close(f);
 }
 
+/* Copy @name from directory @from to @to, keeping at most @max bytes. 0 or -1. */
+static int copy_file(const char *from, const char *to, const char *name, off_t max)
+{
+	char src[4096], dst[4096], buf[8192];
+	int in, out, ret = 0;
+	off_t done = 0;
+
+	snprintf(src, sizeof(src), "%s/%s", from, name);
+	snprintf(dst, sizeof(dst), "%s/%s", to, name);
+	in = open(src, O_RDONLY);
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	while (in >= 0 && out >= 0 && done < max) {
+		size_t want = (size_t)(max - done) < sizeof(buf) ? (size_t)(max - done) : sizeof(buf);
+		ssize_t n = read(in, buf, want);
+
+		if (n <= 0) {
+			ret = n < 0 ? -1 : 0;
+			break;
+		}
+		if (write(out, buf, (size_t)n) != n) {
+			ret = -1;
+			break;
+		}
+		done += n;
+	}
+	if (in < 0 || out < 0)
+		ret = -1;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return ret;
+}
+
+/*
+ * Authentication is per block: hundred-k.bin cut at a block boundary (two
+ * whole blocks kept) still gives its first block to a prefix read; only a
+ * read covering the end block, or veilfs_file_verify, sees the cut.
+ */
+static void test_verify_cut(const char *vol)
+{
+	/* The fixture's 4096-byte blocks, each stored with 40 bytes of nonce and tag. */
+	const off_t hdr = 32, bs = 4096, cbs = 4096 + 40;
+	char tmpl[] = "/tmp/veilfs-api-cut-XXXXXX";
+	char name[256] = "";
+	off_t csize = 0;
+	struct veilfs_volume *v = NULL;
+	struct veilfs_file *f = NULL;
+	struct veilfs_stat st;
+	struct dirent *de;
+	struct stat s;
+	char *buf = malloc(2 * 4096);
+	char path[4096];
+	ssize_t n;
+	DIR *d;
+	int e;
+
+	if (!ok(buf != NULL && mkdtemp(tmpl) != NULL, "made a directory for the cut copy"))
+		goto out;
+	/* The cipher file of hundred-k.bin: the inode veilfs_stat reports. */
+	e = veilfs_open(vol, NULL, PASS, strlen(PASS), &v);
+	e = e ? e : veilfs_stat(v, "hundred-k.bin", &st);
+	d = opendir(vol);
+	while (e == 0 && d && (de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", vol, de->d_name);
+		if (lstat(path, &s) == 0 && (uint64_t)s.st_ino == st.ino) {
+			snprintf(name, sizeof(name), "%s", de->d_name);
+			csize = s.st_size;
+		}
+	}
+	if (d)
+		closedir(d);
+	if (!ok(e == 0 && name[0] && csize == hdr + 100000 + 25 * 40,
+		"found the cipher file of hundred-k.bin, 25 blocks of 4096 (%d)", e))
+		goto out;
+	/* The intact file verifies. */
+	e = veilfs_file_open(v, "hundred-k.bin", &f);
+	e = e ? e : veilfs_file_verify(f);
+	ok(e == 0, "veilfs_file_verify of the intact file: 0 (%d)", e);
+	veilfs_file_close(f);
+	f = NULL;
+	e = veilfs_close(v);
+	v = NULL;
+
+	ok(copy_file(vol, tmpl, "veilfs.conf", 1 << 20) == 0 &&
+		   copy_file(vol, tmpl, "veilfs.diriv", 1 << 20) == 0 &&
+		   copy_file(vol, tmpl, name, hdr + 2 * cbs) == 0,
+	   "copied the header, the root IV and the file cut after its second block");
+	e = veilfs_open(tmpl, NULL, PASS, strlen(PASS), &v);
+	e = e ? e : veilfs_stat(v, "hundred-k.bin", &st);
+	ok(e == 0 && st.size == (uint64_t)(2 * bs), "the cut file shows 8192 bytes (%d)", e);
+	e = e ? e : veilfs_file_open(v, "hundred-k.bin", &f);
+	if (!ok(e == 0, "file_open of the cut file (%d)", e))
+		goto out;
+	n = veilfs_file_pread(f, buf, (size_t)bs, 0);
+	ok(n == bs, "a prefix read (the first block) succeeds: the cut is not seen (%zd)", n);
+	n = veilfs_file_pread(f, buf, (size_t)bs, (uint64_t)bs);
+	ok(n == -EBADMSG, "a read covering the end block: -EBADMSG (%zd)", n);
+	n = veilfs_file_pread(f, buf, 10, 0);
+	ok(n == 10, "the first block still reads (%zd)", n);
+	e = veilfs_file_verify(f);
+	ok(e == -EBADMSG, "veilfs_file_verify of the cut file: -EBADMSG (%d)", e);
+out:
+	veilfs_file_close(f);
+	ok(veilfs_close(v) == 0, "veilfs_close");
+	if (name[0]) {
+		snprintf(path, sizeof(path), "%s/%s", tmpl, name);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/veilfs.conf", tmpl);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/veilfs.diriv", tmpl);
+	unlink(path);
+	rmdir(tmpl);
+	free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -308,5 +426,6 @@ int main(int argc, char **argv)
 	test_open_errors(argv[1]);
 	test_read(argv[1]);
 	test_close_with_handles(argv[1]);
+	test_verify_cut(argv[1]);
 	return tap_done();
 }
