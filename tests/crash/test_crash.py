@@ -44,11 +44,57 @@ import vfs  # noqa: E402
 from vfs import BLOCK, check, check_eq, read_file, write_file  # noqa: E402
 
 DIRS = ["", "d0", "d1"]
-DEAD = (errno.ENOTCONN, errno.ECONNABORTED)
 
 
 def h(b):
     return hashlib.sha1(bytes(b)).digest()
+
+
+class ShortWrite(OSError):
+    """A write(2) that returned less than it was given: an operation that
+    did not complete, like an error (the harness raises it, not the kernel)."""
+
+    def __init__(self, n, want):
+        super().__init__(errno.EIO, "short write: %d of %d bytes" % (n, want))
+
+
+class Killer:
+    """SIGKILL of the daemon after @delay seconds, on a timer thread.
+
+    The decision "did the kill happen before this error?" must not depend on
+    timing. The timer thread sets `sent` *before* it sends the signal, so any
+    error or short result the kill causes (the daemon has to die before the
+    kernel fails a request) is seen by the workload thread after `sent` is
+    set: an error seen while `sent` is still clear cannot have come from the
+    kill and fails the test. Popen.send_signal signals only a child not yet
+    reaped, and cancel() makes sure no signal is sent once it returns, so a
+    failed seed never signals a reused pid."""
+
+    def __init__(self, proc, delay):
+        self.proc = proc
+        self.sent = threading.Event()
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._timer = threading.Timer(delay, self._fire)
+
+    def start(self):
+        self._timer.start()
+
+    def _fire(self):
+        with self._lock:
+            if self._cancelled:
+                return
+            self.sent.set()
+            self.proc.send_signal(signal.SIGKILL)
+
+    def join(self):
+        self._timer.join()
+
+    def cancel(self):
+        with self._lock:
+            self._cancelled = True
+        self._timer.cancel()
+        self._timer.join()
 
 
 class Obj:
@@ -74,6 +120,7 @@ class Workload:
         self.uncertain = set()  # paths touched by an operation that did not complete
         self.ops = 0
         self.last_op = None
+        self.durable = False  # the running write's fsync returned success
 
     def p(self, rel):
         return os.path.join(self.root, rel)
@@ -177,18 +224,20 @@ class Workload:
             fd = os.open(self.p(path), os.O_RDONLY)
             try:
                 os.fsync(fd)
+                # Synced once fsync returned, even if the close then fails.
+                self.files[path].synced = True
             finally:
                 os.close(fd)
-            self.files[path].synced = True
 
     def _pwrite(self, path, buf, off):
         fd = os.open(self.p(path), os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             n = os.pwrite(fd, buf, off)
             if n != len(buf):
-                raise OSError(errno.EIO, "short write")
+                raise ShortWrite(n, len(buf))
             if self.rng.random() < 0.3:
                 os.fsync(fd)
+                self.durable = True
                 return True
         finally:
             os.close(fd)
@@ -197,10 +246,12 @@ class Workload:
     def _append(self, path, buf):
         fd = os.open(self.p(path), os.O_WRONLY | os.O_APPEND)
         try:
-            if os.write(fd, buf) != len(buf):
-                raise OSError(errno.EIO, "short write")
+            n = os.write(fd, buf)
+            if n != len(buf):
+                raise ShortWrite(n, len(buf))
             if self.rng.random() < 0.3:
                 os.fsync(fd)
+                self.durable = True
                 return True
         finally:
             os.close(fd)
@@ -216,7 +267,19 @@ class Workload:
         self.add_versions(o.data)
         self.uncertain |= set(paths)
         o.synced = False
-        synced = fn()
+        self.durable = False
+        try:
+            synced = fn()
+        except OSError:
+            if not self.durable:
+                raise
+            # The whole write and its fsync returned success; only the
+            # close after them failed: the new data is on disk and synced.
+            self.uncertain -= set(paths)
+            o.data = bytearray(new)
+            o.synced = True
+            self.files[path] = o
+            raise
         self.uncertain -= set(paths)
         o.data = bytearray(new)
         o.synced = bool(synced)
@@ -306,6 +369,7 @@ def mode_kill(veilfs, args, tap):
         first = int(args[args.index("--first") + 1])
     totals = {"kills": 0, "bytes": 0, "ops": 0}
     found = {}
+    interrupted = []  # the operations the kill cut short
     for seed in range(first, first + seeds):
         def one(seed=seed):
             ws = vfs.Workspace(prefix="veilfs-crash-")
@@ -320,23 +384,28 @@ def mode_kill(veilfs, args, tap):
                     # warm up, then kill at a random moment of the running workload
                     for _ in range(rng.randrange(5, 40)):
                         w.step()
-                    delay = rng.uniform(0.0, 0.6)
-                    pid = m.proc.pid
-                    def kill():
-                        try:
-                            os.kill(pid, signal.SIGKILL)
-                        except ProcessLookupError:
-                            pass  # already gone (a failed check unmounted it)
-                    killer = threading.Timer(delay, kill)
+                    killer = Killer(m.proc, rng.uniform(0.0, 0.6))
                     killer.start()
                     end = time.monotonic() + 30
                     try:
                         while time.monotonic() < end:
                             w.step()
                     except OSError as e:
-                        if e.errno not in DEAD and m.proc.poll() is None:
-                            raise
+                        # Interrupted by the kill: any error or short result
+                        # seen once the kill was sent (whatever its errno:
+                        # ENOTCONN, ECONNABORTED, a short write, EIO). Its
+                        # paths stay in w.uncertain (may or may not have
+                        # landed). An error before the kill is a failure.
+                        if not killer.sent.is_set():
+                            killer.cancel()
+                            raise AssertionError("%s failed before the kill: %s"
+                                                 % (w.last_op, e)) from e
+                        interrupted.append("%s: %s" % (w.last_op, vfs.errno_name(e.errno)))
+                    except BaseException:
+                        killer.cancel()
+                        raise
                     killer.join()
+                    check(killer.sent.is_set(), "the kill was sent")
                     check(m.proc.poll() is not None or m.proc.wait(timeout=10) is not None,
                           "daemon is dead")
                 finally:
@@ -354,6 +423,8 @@ def mode_kill(veilfs, args, tap):
         tap.run("seed %d: SIGKILL mid-workload, fsck/repair/fsck, fsynced data intact" % seed, one)
     tap.diag("kill: %d kills, %d operations, %d bytes verified; fsck found before repair: %s"
                  % (totals["kills"], totals["ops"], totals["bytes"], found or "nothing"))
+    tap.diag("kill: %d operations interrupted by the kill: %s"
+             % (len(interrupted), "; ".join(interrupted) or "none"))
 
 
 FAULT_CALLS = ["pwrite", "fsync", "renameat", "mkdirat"]
