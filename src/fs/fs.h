@@ -138,6 +138,12 @@ size_t veil_counters_format(struct veil_fs *fs, char *buf, size_t cap);
 #define VEIL_COUNTERS_XATTR "veilfs.counters"
 /* Log them (stderr in the foreground, syslog otherwise), one line each. */
 void veil_counters_log(struct veil_fs *fs);
+/*
+ * Catch SIGUSR1 from now on (the daemon path calls it first): a signal
+ * before veil_session_loop() runs is logged once the loop starts instead
+ * of killing the process. 0 or -errno.
+ */
+int veil_counters_signal_init(void);
 /* How many requests veil_session_loop() has received (for the idle watcher). */
 unsigned long veil_session_requests(void);
 

@@ -204,6 +204,26 @@ static void on_usr1(int sig)
 	dump_wanted = 1;
 }
 
+/*
+ * A handler, not SIG_IGN or a blocked mask: exec resets a caught signal to
+ * its default action and leaves the mask alone, so commands run by
+ * --extpass and fusermount3 start with the ordinary SIGUSR1. SA_RESTART
+ * keeps a request's syscalls from failing with EINTR; poll() is never
+ * restarted (signal(7)), so the loop still wakes up to log.
+ */
+static int usr1_install(struct sigaction *old)
+{
+	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
+
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGUSR1, &sa, old);
+}
+
+int veil_counters_signal_init(void)
+{
+	return usr1_install(NULL) == 0 ? 0 : -errno;
+}
+
 struct job {
 	struct fuse_buf buf;
 	struct job *next;
@@ -310,13 +330,12 @@ int veil_session_loop(struct fuse_session *se, int nworkers, struct veil_fs *fs)
 	bool spinning = false;
 	int fl = fcntl(fuse_session_fd(se), F_GETFL);
 	sigset_t all, old;
-	struct sigaction sa = { .sa_handler = on_usr1 }, old_usr1;
+	struct sigaction old_usr1;
 
 	if (fl >= 0)
 		fcntl(fuse_session_fd(se), F_SETFL, fl | O_NONBLOCK);
-	/* SIGUSR1: log the request counters (no SA_RESTART: it wakes poll()). */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGUSR1, &sa, &old_usr1);
+	/* SIGUSR1: log the request counters (also set by veil_cmd_mount()). */
+	usr1_install(&old_usr1);
 
 	pthread_mutex_init(&l.mu, NULL);
 	pthread_cond_init(&l.cv, NULL);

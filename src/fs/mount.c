@@ -503,6 +503,11 @@ int veil_cmd_mount(const struct veil_command *cmd, struct veil_args *a)
 	int ret;
 
 	(void)cmd;
+	/* Before the passphrase, the KDF and the mount: SIGUSR1 must not kill us. */
+	if (veil_counters_signal_init() < 0) {
+		veil_err("mount: cannot set up SIGUSR1: %s", strerror(errno));
+		return VEIL_EXIT_ERROR;
+	}
 	memset(&m, 0, sizeof(m));
 	m.a = a;
 	m.args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
