@@ -134,6 +134,11 @@ int veil_session_loop(struct fuse_session *se, int nworkers, struct veil_fs *fs)
  * snprintf); @buf is always terminated when @cap > 0.
  */
 size_t veil_counters_format(struct veil_fs *fs, char *buf, size_t cap);
+/*
+ * The whole text in a malloc'd buffer (terminated; its length without the
+ * terminator in *@lenp), never cut short; NULL when out of memory.
+ */
+char *veil_counters_text(struct veil_fs *fs, size_t *lenp);
 /* The root's virtual xattr that holds them (veilfs info --mounted). */
 #define VEIL_COUNTERS_XATTR "veilfs.counters"
 /* Log them (stderr in the foreground, syslog otherwise), one line each. */

@@ -1073,22 +1073,26 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
 static void reply_counters(fuse_req_t req, struct veil_fs *fs, size_t size)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	char buf[4096];
 	size_t len;
+	char *buf;
 
 	if (ctx->uid != 0 && ctx->uid != geteuid()) {
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	len = veil_counters_format(fs, buf, sizeof(buf));
-	if (len >= sizeof(buf))
-		len = sizeof(buf) - 1;
-	if (size == 0)
+	/* The whole text or an error: a reader never gets a cut line. */
+	buf = veil_counters_text(fs, &len);
+	if (!buf)
+		fuse_reply_err(req, ENOMEM);
+	else if (len > XATTR_SIZE_MAX)
+		fuse_reply_err(req, E2BIG);
+	else if (size == 0)
 		fuse_reply_xattr(req, len);
 	else if (len > size)
 		fuse_reply_err(req, ERANGE);
 	else
 		fuse_reply_buf(req, buf, len);
+	free(buf);
 }
 
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)

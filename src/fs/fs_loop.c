@@ -151,7 +151,8 @@ size_t veil_counters_format(struct veil_fs *fs, char *buf, size_t cap)
 
 #define PUT(...)                                                                  \
 	do {                                                                      \
-		n = snprintf(buf + len, len < cap ? cap - len : 0, __VA_ARGS__); \
+		n = snprintf(len < cap ? buf + len : NULL, len < cap ? cap - len : 0, \
+			     __VA_ARGS__);                                        \
 		if (n > 0)                                                        \
 			len += (size_t)n;                                         \
 	} while (0)
@@ -185,15 +186,43 @@ size_t veil_counters_format(struct veil_fs *fs, char *buf, size_t cap)
 	return len;
 }
 
+char *veil_counters_text(struct veil_fs *fs, size_t *lenp)
+{
+	size_t cap = 4096, len;
+	char *buf = NULL;
+
+	/* Counters may gain a line (or digits) between two runs: try again. */
+	for (int tries = 0; tries < 8; tries++) {
+		char *nb = realloc(buf, cap);
+
+		if (!nb)
+			break;
+		buf = nb;
+		len = veil_counters_format(fs, buf, cap);
+		if (len < cap) {
+			*lenp = len;
+			return buf;
+		}
+		cap = len + 1024;
+	}
+	free(buf);
+	return NULL;
+}
+
 void veil_counters_log(struct veil_fs *fs)
 {
-	char buf[4096];
+	size_t len;
+	char *buf = veil_counters_text(fs, &len);
 	char *line, *save = NULL;
 
-	veil_counters_format(fs, buf, sizeof(buf));
+	if (!buf) {
+		veil_log(LOG_ERR, "cannot log the request counters: %s", strerror(ENOMEM));
+		return;
+	}
 	/* Our own text (no names from anyone): one log line per counter line. */
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		veil_log_raw(LOG_INFO, line);
+	free(buf);
 }
 
 static volatile sig_atomic_t dump_wanted;

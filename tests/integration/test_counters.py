@@ -11,6 +11,8 @@ inodes: the daemon must then free its nodes (the 'nodes' line drops).
 usage: test_counters.py VEILFS
 """
 
+import ctypes
+import errno
 import os
 import re
 import signal
@@ -122,6 +124,29 @@ def main():
             check(re.search(r"^veilfs: nodes \d+$", log, re.M), "no nodes line in the log")
             check(m.alive(), "the daemon survived SIGUSR1")
         tap.run("SIGUSR1 logs the counters and the daemon goes on", usr1)
+
+        def whole_or_erange():
+            # The size probe (size 0) gives the text's full length; a buffer one
+            # byte short gets ERANGE, never a cut text.
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.getxattr.restype = ctypes.c_ssize_t
+            libc.getxattr.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]
+            path, name = m.path.encode(), b"veilfs.counters"
+            size = libc.getxattr(path, name, None, 0)
+            check(size > 0, "size probe: %d (errno %d)" % (size, ctypes.get_errno()))
+            buf = ctypes.create_string_buffer(size + 4096)
+            n = libc.getxattr(path, name, buf, size + 4096)
+            check(n >= size, "value of %d bytes, probe said %d" % (n, size))
+            text = buf.raw[:n].decode()
+            check(text.endswith("\n"), "counters text ends mid-line: %r" % text[-80:])
+            parse(text)
+            short = ctypes.create_string_buffer(n - 1)
+            r = libc.getxattr(path, name, short, n - 1)
+            # A counter may have grown meanwhile: that is ERANGE as well.
+            check_eq((r, ctypes.get_errno() if r < 0 else 0), (-1, errno.ERANGE),
+                     "getxattr into a buffer one byte short")
+        tap.run("counters xattr: the probe gives the whole length, a short buffer gets ERANGE",
+                whole_or_erange)
 
         def forget():
             if os.geteuid() != 0:
