@@ -70,6 +70,16 @@ vrun /dev/null --completion
 check "--completion is a valid bash script" bash -n "$OUT"
 check "--completion offers the key commands" grep -qF "list add remove" "$OUT"
 check "--completion offers fsck's own options" grep -qF "'fsck') words='--help --repair --quick --json --config --passfile --extpass'" "$OUT"
+vrun /dev/null --completion bash
+check "--completion bash is the default script" cmp -s "$OUT" <("$VEILFS" --completion)
+vrun /dev/null --completion zsh
+check "--completion zsh exits 0" rc_is 0
+check "--completion zsh starts with #compdef veilfs" [ "$(head -n 1 "$OUT")" = "#compdef veilfs" ]
+check "--completion zsh offers the KDF profiles" grep -qF ":kdf:(interactive moderate sensitive)'" "$OUT"
+if command -v zsh >/dev/null; then
+	check "--completion zsh is a valid zsh script" zsh -n "$OUT"
+fi
+expect_fail "--completion for an unknown shell" 2 /dev/null --completion fish
 expect_fail "'key' without a key command" 2 /dev/null key
 expect_fail "an unknown key command" 2 /dev/null key frob "$T"
 

@@ -1,12 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# 'meson install' into a DESTDIR: the layout (binary, man page, bash
-# completion, systemd user unit, libveilfs with its soname links, pkg-config
-# file and one public header, and no internal header), that the installed
-# binary runs against the installed library, that a program builds against
-# the installed header and .pc and reads a volume, that the completion loads
-# in bash and completes, that the unit passes 'systemd-analyze verify' (with
-# the installed man page). TAP.
+# 'meson install' into a DESTDIR: the layout (binary, man page, bash and
+# zsh completion, systemd user unit, libveilfs with its soname links,
+# pkg-config file and one public header, and no internal header), that the
+# installed binary runs against the installed library, that a program
+# builds against the installed header and .pc and reads a volume, that the
+# completions load in bash and zsh and complete, that the unit passes
+# 'systemd-analyze verify' (with the installed man page). TAP.
 # usage: test_install.sh BUILDDIR
 set -u
 build=$1
@@ -30,6 +30,7 @@ need systemd-analyze systemd
 need readelf binutils
 need pkg-config pkg-config
 need cc gcc
+need zsh zsh
 
 T=$(mktemp -d /tmp/veilfs-install.XXXXXX)
 trap 'rm -rf "$T"' EXIT
@@ -49,8 +50,11 @@ case $includedir in /*) ;; *) includedir=$prefix/$includedir ;; esac
 ver=$(meson introspect "$build" --projectinfo | python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])')
 P=$D$prefix
 L=$D$libdir
+# zsh: Debian's zsh searches share/zsh/vendor-completions under /usr (a
+# package) and share/zsh/site-functions under /usr/local.
+if [ "$prefix" = /usr ]; then zshf=share/zsh/vendor-completions/_veilfs; else zshf=share/zsh/site-functions/_veilfs; fi
 for f in bin/veilfs share/man/man1/veilfs.1 share/bash-completion/completions/veilfs \
-	lib/systemd/user/veilfs@.service; do
+	"$zshf" lib/systemd/user/veilfs@.service; do
 	[ -f "$P/$f" ]
 	ok $? "installed: $prefix/$f"
 done
@@ -77,7 +81,8 @@ ok $? "no other header is installed (the core's own headers stay internal)" "$hd
 
 others=$(cd "$D" && find . ! -type d | sed 's|^\.||' | grep -v -e "^$prefix/bin/veilfs\$" \
 	-e "^$prefix/share/man/man1/veilfs.1\$" -e "^$prefix/share/bash-completion/completions/veilfs\$" \
-	-e "^$prefix/lib/systemd/user/veilfs@.service\$" -e "^$libdir/libveilfs\.so\(\.0\|\.$ver\)\?\$" \
+	-e "^$prefix/$zshf\$" -e "^$prefix/lib/systemd/user/veilfs@.service\$" \
+	-e "^$libdir/libveilfs\.so\(\.0\|\.$ver\)\?\$" \
 	-e "^$libdir/pkgconfig/libveilfs\.pc\$" -e "^$includedir/veilfs/veilfs\.h\$")
 [ -z "$others" ]
 ok $? "nothing else is installed" "$others"
@@ -135,9 +140,50 @@ r=$(comp veilfs mount --id)
 [ "$r" = --idle ]
 ok $? "veilfs mount --id<TAB> completes to --idle" "$r"
 mkdir -p "$T/dir/sub"
+touch "$T/dir/sfile"
 r=$(cd "$T/dir" && comp veilfs mount s)
 [ "$r" = sub ]
-ok $? "veilfs mount s<TAB> completes a directory" "$r"
+ok $? "veilfs mount s<TAB> completes a directory (not the file beside it)" "$r"
+r=$(cd "$T/dir" && comp veilfs cat --passfile s)
+[ "$(printf '%s\n' "$r" | sort | tr '\n' ' ')" = "sfile sub " ]
+ok $? "veilfs cat --passfile s<TAB> completes files" "$r"
+r=$(comp veilfs init --kdf '')
+[ "$(printf '%s\n' "$r" | tr '\n' ' ')" = "interactive moderate sensitive " ]
+ok $? "veilfs init --kdf <TAB> offers the KDF profiles" "$r"
+r=$(comp veilfs mount --idle '')
+[ -z "$r" ]
+ok $? "veilfs mount --idle <TAB> offers nothing (a duration)" "$r"
+
+# The zsh completion: it parses, declares itself for veilfs (#compdef), and
+# completes in an interactive zsh that found it on its fpath.
+Z=$P/$zshf
+r=$(zsh -n "$Z" 2>&1)
+ok $? "zsh -n: the zsh completion parses" "$r"
+[ "$(head -n 1 "$Z")" = "#compdef veilfs" ]
+ok $? "the zsh completion starts with #compdef veilfs"
+r=$(zsh -f -c 'fpath=("$1" $fpath); autoload -U compinit; compinit -u -D; print -r -- $_comps[veilfs]' \
+	zsh "$(dirname "$Z")" 2>&1)
+[ "$r" = _veilfs ]
+ok $? "compinit in zsh finds it and binds _veilfs to veilfs" "$r"
+zres=$(cd "$T/dir" && timeout 60 zsh -f "$(dirname "$0")/zsh_complete.zsh" "$(dirname "$Z")" "$T/dir" \
+	'veilfs mo' 'veilfs mount --id' 'veilfs init --kdf sen' 'veilfs key a' 'veilfs mount s' \
+	'veilfs export --own' 'veilfs info --conf' 2>&1)
+ok $? "an interactive zsh completes seven lines" "$zres"
+zline() { sed -n "$1p" <<<"$zres"; }
+[ "$(zline 1)" = "veilfs mount" ]
+ok $? "zsh: veilfs mo<TAB> completes to mount" "$(zline 1)"
+[ "$(zline 2)" = "veilfs mount --idle" ]
+ok $? "zsh: veilfs mount --id<TAB> completes to --idle" "$(zline 2)"
+[ "$(zline 3)" = "veilfs init --kdf sensitive" ]
+ok $? "zsh: veilfs init --kdf sen<TAB> completes the KDF profile" "$(zline 3)"
+[ "$(zline 4)" = "veilfs key add" ]
+ok $? "zsh: veilfs key a<TAB> completes to add" "$(zline 4)"
+[ "$(zline 5)" = "veilfs mount sub/" ] || [ "$(zline 5)" = "veilfs mount sub" ]
+ok $? "zsh: veilfs mount s<TAB> completes the directory, not the file beside it" "$(zline 5)"
+[ "$(zline 6)" = "veilfs export --owners" ]
+ok $? "zsh: veilfs export --own<TAB> completes to --owners" "$(zline 6)"
+[ "$(zline 7)" = "veilfs info --config" ]
+ok $? "zsh: veilfs info --conf<TAB> completes to --config" "$(zline 7)"
 
 # The unit, its ExecStart pointed at the installed binary, as systemd would load it.
 mkdir -p "$T/units" "$T/xdg"
