@@ -23,6 +23,8 @@ veil_pkgs_test=(
 	systemd                                      # install-destdir: systemd-analyze verify of the unit
 	man-db                                       # install-destdir: man -w, and verify runs man for the unit's Documentation=
 	pass gnupg                                   # integration-pass: the pass recipe with a throwaway key
+	zsh                                          # install-destdir: the zsh completion loads and completes
+	dpkg-dev debhelper lintian                   # package-deb: dpkg-buildpackage (dh, meson) and lintian
 	ca-certificates
 )
 
