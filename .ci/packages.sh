@@ -23,6 +23,7 @@ veil_pkgs_test=(
 	systemd                                      # install-destdir: systemd-analyze verify of the unit
 	man-db                                       # install-destdir: man -w, and verify runs man for the unit's Documentation=
 	pass gnupg                                   # integration-pass: the pass recipe with a throwaway key
+	gnome-keyring libsecret-tools dbus-daemon    # integration-secret-tool: a headless keyring, secret-tool
 	zsh                                          # install-destdir: the zsh completion loads and completes
 	dpkg-dev debhelper lintian                   # package-deb: dpkg-buildpackage (dh, meson) and lintian
 	ca-certificates

@@ -135,6 +135,7 @@ enum veil_opt {
 	VEIL_OPT_KDF,
 	VEIL_OPT_RKFILE,
 	VEIL_OPT_NORK,
+	VEIL_OPT_JSON,
 	VEIL_OPT_CONFIG,
 	VEIL_OPT_MOUNTED,
 	VEIL_OPT_PASSFILE,
@@ -153,6 +154,7 @@ struct veil_args {
 	const char *label;  /* key add: the new slot's label */
 	const char *rkfile; /* --recovery-key-file */
 	bool recovery, no_rk;
+	bool json; /* info --json */
 	bool reverse, cross_mounts, decrypt, devices, setid, owners, unsafe_dest, foreground,
 		debug, ro, lazy, mounted;
 	unsigned idle;        /* --idle, seconds (0: never) */

@@ -51,6 +51,7 @@ static const struct optdef optdefs[VEIL_OPT_COUNT] = {
 	[VEIL_OPT_RKFILE] = { "recovery-key-file", 0, "FILE",
 		"write the recovery key to a new file" },
 	[VEIL_OPT_NORK] = { "no-recovery-key", 0, NULL, "make no recovery key" },
+	[VEIL_OPT_JSON] = { "json", 0, NULL, "print one JSON object" },
 	[VEIL_OPT_CONFIG] = { "config", 0, "FILE", "the volume header file" },
 	[VEIL_OPT_MOUNTED] = { "mounted", 0, NULL,
 		"info: a mount's request counters, not the header" },
@@ -91,7 +92,7 @@ static const struct veil_command commands[] = {
 	  veil_cmd_rekey },
 	{ "info", "CIPHERDIR | --mounted MOUNTPOINT",
 	  "show the volume header (no secrets); --mounted: a mount's request counters",
-	  O(CONFIG) | O(MOUNTED), VEIL_OPTS_PASS, 1, 1, veil_cmd_info },
+	  O(JSON) | O(CONFIG) | O(MOUNTED), VEIL_OPTS_PASS, 1, 1, veil_cmd_info },
 	{ "ls", "CIPHERDIR [PATH]", "list a directory of a volume without mounting",
 	  O(CONFIG) | VEIL_OPTS_PASS, 0, 1, 2, veil_cmd_ls },
 	{ "cat", "CIPHERDIR PATH", "decrypt one file of a volume to standard output",
@@ -293,6 +294,9 @@ static int parse(const struct veil_command *cmd, int argc, char **argv, struct v
 			break;
 		case VEIL_OPT_NORK:
 			a->no_rk = true;
+			break;
+		case VEIL_OPT_JSON:
+			a->json = true;
 			break;
 		case VEIL_OPT_CONFIG:
 			a->config = optarg;

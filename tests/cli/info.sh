@@ -21,6 +21,50 @@ check "info shows slot 1, the recovery key slot" out_line "  slot 1: recovery ke
 check "info says a recovery key slot is present" out_line "recovery key:   present (slot 1)"
 check "info prints exactly those lines" [ "$(wc -l <"$OUT")" -eq 7 ]
 
+# info --json: valid JSON, the documented keys in order, the same values
+# as the text output (parsed back from it).
+json_matches() { # json_matches JSONFILE TEXTFILE
+	python3 - "$1" "$2" <<'PY'
+import json, re, sys
+raw = open(sys.argv[1]).read()
+assert raw.endswith("\n") and raw.count("\n") == 1, "not one line"
+j = json.loads(raw)
+assert list(j) == ["format_version", "block_size", "feature_flags", "key_slots", "recovery_slot"], list(j)
+t = {}
+slots = []
+for line in open(sys.argv[2]).read().splitlines():
+    m = re.fullmatch(r"  slot (\d+): (?:argon2id opslimit=(\d+) memlimit=(\d+) MiB|(recovery key))", line)
+    if m:
+        if m.group(4):
+            slots.append({"slot": int(m.group(1)), "kind": "recovery"})
+        else:
+            slots.append({"slot": int(m.group(1)), "kind": "argon2id",
+                          "opslimit": int(m.group(2)), "memlimit_mib": int(m.group(3))})
+        continue
+    k, v = line.split(":", 1)
+    t[k] = v.strip()
+want = {"format_version": int(t["format version"]), "block_size": int(t["block size"]),
+        "feature_flags": int(t["feature flags"], 16), "key_slots": slots,
+        "recovery_slot": int(re.search(r"slot (\d+)", t["recovery key"]).group(1))
+        if t["recovery key"].startswith("present") else None}
+assert int(t["key slots"]) == len(slots)
+for s in j["key_slots"]:
+    assert list(s) == (["slot", "kind"] if s["kind"] == "recovery" else
+                       ["slot", "kind", "opslimit", "memlimit_mib"]), list(s)
+assert j == want, (j, want)
+PY
+}
+cp "$OUT" "$T/info.txt"
+vrun /dev/null info --json "$T/v"
+check "info --json exits 0" rc_is 0
+check "info --json: nothing on stderr" no_stderr
+check "info --json: one line of JSON, the documented keys, the values of the text output" \
+	json_matches "$OUT" "$T/info.txt"
+check "info --json shows the recovery slot" grep -qF '"recovery_slot":1}' "$OUT"
+# The check bites: a value changed is noticed.
+sed 's/"block_size":4096/"block_size":4097/' "$OUT" >"$T/bad.json"
+check "a JSON output that differs from the text is told apart" not json_matches "$T/bad.json" "$T/info.txt"
+
 # No key material: neither the salt, nonce, wrapped key, MAC nor checksum
 # of the header, in hex or base64, nor any long hex/base64 run.
 conf_hex=$(od -An -tx1 -v "$T/v/veilfs.conf" | tr -d ' \n')
@@ -41,6 +85,11 @@ vrun /dev/null info "$T/nork"
 check "info of a volume made with --no-recovery-key: one slot" out_line "key slots:      1"
 check "info of a volume made with --no-recovery-key: no recovery slot" \
 	out_line "recovery key:   no recovery slot"
+cp "$OUT" "$T/nork.txt"
+vrun /dev/null info --json "$T/nork"
+check "info --json of a volume without recovery slot matches its text output" \
+	json_matches "$OUT" "$T/nork.txt"
+check "info --json without recovery slot: \"recovery_slot\":null" grep -qF '"recovery_slot":null}' "$OUT"
 
 # info with passphrase sources given still works and reads none.
 vrun /dev/null info --passfile "$P" "$T/v"
