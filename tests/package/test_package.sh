@@ -4,9 +4,11 @@
 # tree, its source package and lintian on it, 'dpkg-buildpackage -us -uc -b'
 # (without network where a network namespace can be made), the .deb's
 # contents and Depends, lintian (no E: line, and a broken copy does get
-# one), 'apt-get install ./veilfs_*.deb', the installed veilfs: --version,
-# 'man -w', the bash completion, a volume made, mounted, written, read
-# back and unmounted; then 'apt-get purge' and nothing of it is left.
+# one), 'apt-get install ./veilfs_*.deb' (and libveilfs0, libveilfs-dev),
+# the installed veilfs: --version, 'man -w', the bash completion, a volume
+# made, mounted, written, read back and unmounted, the example program
+# built against libveilfs-dev reading it; then 'apt-get purge' and nothing
+# of it is left.
 # Whatever happens, the packages this test installed are purged at the end.
 # Needs root (it installs packages); skips otherwise. TAP.
 # usage: test_package.sh SOURCEDIR BUILDDIR
@@ -31,7 +33,8 @@ skip_all() {
 	exit "${VEILFS_SKIP_STATUS:-77}"
 }
 for p in dpkg-buildpackage:dpkg-dev dpkg-source:dpkg-dev dh:debhelper lintian:lintian \
-	apt-get:apt man:man-db python3:python3 fusermount3:fuse3 flock:util-linux; do
+	apt-get:apt man:man-db python3:python3 fusermount3:fuse3 flock:util-linux cc:gcc \
+	pkg-config:pkg-config; do
 	command -v "${p%%:*}" >/dev/null || {
 		echo "test_package.sh: program ${p%%:*} not found (Debian package ${p#*:}, in .ci/packages.sh)" >&2
 		exit 1
@@ -80,12 +83,13 @@ unset LD_LIBRARY_PATH LD_PRELOAD MANPATH
 version=$(meson introspect --projectinfo "$build" | python3 -c 'import json, sys; print(json.load(sys.stdin)["version"])')
 
 # The source tree as a fresh checkout would have it: the files git knows
-# (tracked or new, not ignored), else everything but build directories.
+# (tracked or new, not ignored; symlinks too, dangling ones included: the
+# fixture volume has some), else everything but build directories.
 S=$T/veilfs-$version
 mkdir "$S"
 if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 	(cd "$src" && git ls-files -z --cached --others --exclude-standard |
-		while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+		while IFS= read -r -d '' f; do { [ -e "$f" ] || [ -L "$f" ]; } && printf '%s\0' "$f"; done |
 		tar -cf - --null -T -) | tar -xf - -C "$S"
 else
 	(cd "$src" && tar -cf - --exclude='./build*' --exclude=./.git --exclude=./obj-* .) | tar -xf - -C "$S"
@@ -122,10 +126,27 @@ for p in "${pkgs[@]}"; do
 	debs+=("$f")
 done
 
+# What installing veilfs brings: its Depends, and those of libveilfs0 when
+# the program links the library (libsodium23 then comes through it).
 dep=$(dpkg-deb -f "$deb" Depends)
+libdeb=$(ls "$T/libveilfs0_${version}_"*.deb 2>/dev/null | head -n 1)
+alldep=$dep
+if [ -n "$libdeb" ]; then
+	[[ ", $dep," =~ ,\ libveilfs0\ \(=\ $version\)[,] ]]
+	ok $? "veilfs Depends on libveilfs0 (= $version), the library of its own release" "$dep"
+	alldep="$dep, $(dpkg-deb -f "$libdeb" Depends)"
+	list=$(dpkg-deb -c "$libdeb" | awk '{ print $6 }')
+	grep -qx "\./usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/libveilfs\.so\.$version" <<<"$list"
+	ok $? "libveilfs0 holds libveilfs.so.$version in the multiarch library directory" "$list"
+	grep -q "^ (symver|optional)VEILFS_PRIVATE_$version " "$S/debian/libveilfs0.symbols"
+	ok $? "debian/libveilfs0.symbols names VEILFS_PRIVATE_$version, this release's private node"
+	sym=$(dpkg-deb -I "$libdeb" symbols 2>&1)
+	grep -q "^ veilfs_open@VEILFS_0 " <<<"$sym" && ! grep -q "@VEILFS_PRIVATE_" <<<"$(grep '^ veilfs_' <<<"$sym")"
+	ok $? "libveilfs0's symbols file: the public API under VEILFS_0" "$sym"
+fi
 for d in fuse3 libsodium23 libfuse3-3 libc6; do
-	[[ ", $dep," =~ ,\ $d[\ ,] ]]
-	ok $? "veilfs Depends on $d" "$dep"
+	[[ ", $alldep," =~ ,\ $d[\ ,] ]]
+	ok $? "installing veilfs brings $d (Depends)" "$alldep"
 done
 list=$(dpkg-deb -c "$deb" | awk '{ print $6 }')
 for f in ./usr/bin/veilfs ./usr/share/man/man1/veilfs.1.gz ./usr/share/bash-completion/completions/veilfs \
@@ -165,6 +186,21 @@ ok $? "veilfs on PATH is the installed one" "$(command -v veilfs)"
 m=$(man -w veilfs 2>&1)
 [ "$m" = /usr/share/man/man1/veilfs.1.gz ]
 ok $? "man -w veilfs: $m" "$m"
+if [ -n "$libdeb" ]; then
+	# (ldd may name it through /lib, the same directory on a merged /usr)
+	r=$(ldd /usr/bin/veilfs 2>&1 | grep libveilfs)
+	got=$(sed -n 's/.*=> \([^ ]*\) .*/\1/p' <<<"$r")
+	[ -n "$got" ] && [ "$(readlink -f "$got")" = \
+		"$(readlink -f "/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/libveilfs.so.0")" ]
+	ok $? "/usr/bin/veilfs loads the installed libveilfs.so.0" "$r"
+	pv=$(pkg-config --modversion libveilfs 2>&1)
+	[ "$pv" = "$version" ]
+	ok $? "pkg-config --modversion libveilfs: $pv" "$pv"
+	# shellcheck disable=SC2046
+	r=$(cc -std=c17 -Wall -Werror -o "$T/veilfs-read" "$src/examples/veilfs-read.c" \
+		$(pkg-config --cflags --libs libveilfs) 2>&1)
+	ok $? "examples/veilfs-read.c builds against libveilfs-dev" "$r"
+fi
 r=$(bash --norc --noprofile -c 'source /usr/share/bash-completion/completions/veilfs && complete -p veilfs' 2>&1)
 [[ $r == *"-F _veilfs"*veilfs ]]
 ok $? "the installed bash completion loads" "$r"
@@ -192,6 +228,11 @@ if [ -c /dev/fuse ]; then
 	out=$(/usr/bin/veilfs cat --passfile "$T/pass" "$T/vol" hello.txt 2>&1 </dev/null)
 	[ "$out" = "from the package" ]
 	ok $? "the file is there after unmounting (veilfs cat)" "$out"
+	if [ -x "$T/veilfs-read" ]; then
+		out=$("$T/veilfs-read" --passfile "$T/pass" cat "$T/vol" hello.txt 2>&1 </dev/null)
+		[ "$out" = "from the package" ]
+		ok $? "the example program, linked with the installed library, reads it" "$out"
+	fi
 else
 	echo "ok $((n += 1)) # SKIP /dev/fuse is missing: no mount with the installed program"
 fi
@@ -204,7 +245,8 @@ ok $rc "apt-get purge ${pkgs[*]}" "$out"
 ok $? "the binary is gone" "$(command -v veilfs)"
 left=$(ls -d /usr/share/man/man1/veilfs.1.gz /usr/share/bash-completion/completions/veilfs \
 	/usr/share/zsh/vendor-completions/_veilfs /usr/lib/systemd/user/veilfs@.service \
-	/usr/share/doc/veilfs 2>/dev/null)
+	/usr/share/doc/veilfs /usr/include/veilfs /usr/lib/*/libveilfs.so* \
+	/usr/lib/*/pkgconfig/libveilfs.pc 2>/dev/null)
 [ -z "$left" ]
 ok $? "nothing of the package is left" "$left"
 for p in "${pkgs[@]}"; do
