@@ -93,6 +93,15 @@ struct vnode {
 };
 enum { VN_ALT_UNKNOWN, VN_ALT_NONE, VN_ALT_SOME };
 
+/*
+ * An open file or directory handle (fs_io.c), on its filesystem's list
+ * until released: the kernel need not send RELEASE before the session ends.
+ */
+struct veil_handle {
+	struct veil_handle *prev, *next;
+	bool dir;
+};
+
 struct veil_fs {
 	struct veil_volume *v;
 	struct vnode root;
@@ -118,6 +127,9 @@ struct veil_fs {
 	size_t open_fds;
 	size_t fd_cache; /* how many of those may stay open */
 	struct veil_inval *inval; /* fs_loop.c; NULL until veil_inval_start() */
+	/* Open handles (circular, head a sentinel), under handles_lock. */
+	pthread_mutex_t handles_lock;
+	struct veil_handle handles;
 };
 
 extern const struct fuse_lowlevel_ops veil_fs_ops;
@@ -182,6 +194,8 @@ void veil_log_raw(int prio, const char *line);
 /* @fd_cache: how many fds of files (not directories) may stay open. */
 int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_t fd_cache);
 void veil_fs_destroy(struct veil_fs *fs);
+/* Close and free the handles the kernel did not release (fs_io.c). */
+void veil_fs_close_handles(struct veil_fs *fs);
 /*
  * The session has nothing to do: shrink the vnode table if it is mostly
  * empty and give freed memory back to the system after many vnodes went.

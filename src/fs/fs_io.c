@@ -18,11 +18,13 @@
 #include "lib/temp.h"
 
 struct vfile {
+	struct veil_handle h; /* first: the handle list holds &f->h */
 	int fd;
 	int flags;
 };
 
 struct vdir {
+	struct veil_handle h; /* first */
 	DIR *dp;
 	int fd;
 	off_t offset;
@@ -33,6 +35,54 @@ struct vdir {
 static struct vfile *vfile_of(struct fuse_file_info *fi)
 {
 	return (struct vfile *)(uintptr_t)fi->fh;
+}
+
+static void handle_add(struct veil_fs *fs, struct veil_handle *h, bool dir)
+{
+	h->dir = dir;
+	pthread_mutex_lock(&fs->handles_lock);
+	h->prev = &fs->handles;
+	h->next = fs->handles.next;
+	h->next->prev = h;
+	fs->handles.next = h;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+static void handle_del(struct veil_fs *fs, struct veil_handle *h)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+	h->prev = h->next = NULL;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+/*
+ * After the session: a daemon stopped by a signal or an unmount may not have
+ * seen RELEASE/RELEASEDIR for every handle it gave out. Vnode counts go with
+ * the vnodes (veil_fs_destroy frees them next); only fds and memory remain.
+ */
+void veil_fs_close_handles(struct veil_fs *fs)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	while (fs->handles.next != &fs->handles) {
+		struct veil_handle *h = fs->handles.next;
+
+		h->prev->next = h->next;
+		h->next->prev = h->prev;
+		if (h->dir) {
+			struct vdir *d = (struct vdir *)h;
+
+			closedir(d->dp);
+			free(d);
+		} else {
+			struct vfile *f = (struct vfile *)h;
+
+			close(f->fd);
+			free(f);
+		}
+	}
+	pthread_mutex_unlock(&fs->handles_lock);
 }
 
 static const char *path_of(struct vnode *vn)
@@ -265,6 +315,7 @@ static int finish_open(fuse_req_t req, struct veil_fs *fs, fuse_ino_t ino, struc
 		}
 	}
 	fi->fh = (uint64_t)(uintptr_t)f;
+	handle_add(fs, &f->h, false);
 	switch (unchanged(vn, c, fd)) {
 	case 1:
 		fi->keep_cache = 1;
@@ -506,6 +557,7 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct vnode *vn = vnode_of(req, ino);
 	struct vfile *f = vfile_of(fi);
 
+	handle_del(fs_of(req), &f->h);
 	close(f->fd);
 	free(f);
 	pthread_mutex_lock(&vn->lock);
@@ -737,6 +789,7 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
 	fi->cache_readdir = 0;
+	handle_add(fs_of(req), &d->h, true);
 	fuse_reply_open(req, fi);
 	return;
 err:
@@ -944,6 +997,7 @@ void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct vdir *d = (struct vdir *)(uintptr_t)fi->fh;
 
 	(void)ino;
+	handle_del(fs_of(req), &d->h);
 	closedir(d->dp);
 	free(d);
 	fuse_reply_err(req, 0);
