@@ -620,6 +620,19 @@ static void info_json(const struct veil_header *h)
 		printf("],\"recovery_slot\":null}\n");
 }
 
+/* Everything printed must have reached standard output (a full disk, a closed pipe). */
+static int info_flushed(void)
+{
+	int e = fflush(stdout) != 0 ? errno : 0;
+
+	if (!e && ferror(stdout))
+		e = EIO;
+	if (!e)
+		return VEIL_EXIT_OK;
+	veil_err("info: writing to standard output: %s", strerror(e));
+	return VEIL_EXIT_ERROR;
+}
+
 int veil_cmd_info(const struct veil_command *cmd, struct veil_args *c)
 {
 	struct veil_volume *v = NULL;
@@ -638,7 +651,7 @@ int veil_cmd_info(const struct veil_command *cmd, struct veil_args *c)
 	if (c->json) {
 		info_json(&v->hdr);
 		veil_volume_close(v);
-		return VEIL_EXIT_OK;
+		return info_flushed();
 	}
 	printf("format version: %u\n", v->hdr.version);
 	printf("block size:     %u\n", v->hdr.block_size);
@@ -656,7 +669,7 @@ int veil_cmd_info(const struct veil_command *cmd, struct veil_args *c)
 	else
 		printf("recovery key:   no recovery slot\n");
 	veil_volume_close(v);
-	return VEIL_EXIT_OK;
+	return info_flushed();
 }
 
 struct lsent {

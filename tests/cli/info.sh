@@ -104,4 +104,16 @@ check "info on the v1 fixture shows format version 1" out_line "format version: 
 mkdir "$T/empty"
 expect_fail "info on an empty directory" 3 /dev/null info "$T/empty"
 
+# Output that cannot be written is an error, not a silent exit 0.
+for form in "" --json; do
+	# shellcheck disable=SC2086 # $form: no option or one word
+	"$VEILFS" info $form "$T/v" </dev/null >/dev/full 2>"$ERR"
+	RC=$?
+	check "info${form:+ $form} to /dev/full exits 1" rc_is 1
+	check "info${form:+ $form} to /dev/full says why" grep -q '^veilfs: info: writing to standard output: ' "$ERR"
+done
+# --json is for the header: with --mounted a usage error.
+vrun /dev/null info --json --mounted "$T/v"
+check "info --json --mounted is a usage error" rc_is 2
+
 done_testing
