@@ -47,9 +47,17 @@ mapfile -t pkgs < <(sed -n 's/^Package: *//p' "$src/debian/control")
 [ "${#pkgs[@]}" -gt 0 ] || { echo "test_package.sh: no Package: in $src/debian/control" >&2; exit 1; }
 
 # One package test at a time on this machine (other checkouts run it too):
-# two would install and purge the same package under each other.
-exec 9>/run/lock/veilfs-package-test.lock
-flock -w 240 9 || { echo "test_package.sh: another package test holds /run/lock/veilfs-package-test.lock" >&2; exit 1; }
+# two would install and purge the same package under each other. The lock
+# lives in a directory of root's own (/run is root's alone), not in the
+# world-writable /run/lock, where anyone could put a file or symlink first.
+lockdir=/run/veilfs-test
+install -d -o 0 -g 0 -m 0755 "$lockdir" || { echo "test_package.sh: cannot make $lockdir" >&2; exit 1; }
+if [ ! -d "$lockdir" ] || [ -L "$lockdir" ] || [ "$(stat -c %u:%a "$lockdir")" != 0:755 ]; then
+	echo "test_package.sh: $lockdir is not a directory of root's, mode 0755" >&2
+	exit 1
+fi
+exec 9>"$lockdir/package-test.lock"
+flock -w 240 9 || { echo "test_package.sh: another package test holds $lockdir/package-test.lock" >&2; exit 1; }
 
 # Never replace a veilfs the machine already has: the test could not put it back.
 for p in "${pkgs[@]}"; do
