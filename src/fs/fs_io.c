@@ -21,6 +21,7 @@ struct vfile {
 	struct veil_handle h; /* first: the handle list holds &f->h */
 	int fd;
 	int flags;
+	bool written; /* writable: a create, O_TRUNC or WRITE may have gone to fd */
 };
 
 struct vdir {
@@ -297,6 +298,7 @@ static int finish_open(fuse_req_t req, struct veil_fs *fs, fuse_ino_t ino, struc
 	}
 	f->fd = fd;
 	f->flags = fi->flags;
+	f->written = (fi->flags & O_ACCMODE) != O_RDONLY;
 	note_open(vn, c);
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
 		pthread_rwlock_wrlock(&c->io);
@@ -552,13 +554,42 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	}
 }
 
+/*
+ * Installed only where the backing store may report write errors late
+ * (network and FUSE file systems; flush_needed() in mount.c): a close of
+ * a duplicate of the backing fd makes such a store write back and report
+ * what failed (NFS, SMB and FUSE all flush on every close), and the
+ * application's close() gets that error. No fsync: only what the backing
+ * store itself defers to close is asked for.
+ */
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct vfile *f = vfile_of(fi);
+	int d;
+
+	(void)ino;
+	if (!f->written) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	d = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+	if (d < 0 || close(d) < 0) {
+		fuse_reply_err(req, errno == EINTR ? EIO : errno);
+		return;
+	}
+	fuse_reply_err(req, 0);
+}
+
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct vnode *vn = vnode_of(req, ino);
 	struct vfile *f = vfile_of(fi);
 
 	handle_del(fs_of(req), &f->h);
-	close(f->fd);
+	/* RELEASE errors never reach the application; the log has them. */
+	if (close(f->fd) < 0 && f->written)
+		veil_log(LOG_ERR, "%s: closing the cipher file failed, data written "
+			 "may be lost: %s", path_of(vn), strerror(errno));
 	free(f);
 	pthread_mutex_lock(&vn->lock);
 	vn->opens--;

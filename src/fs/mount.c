@@ -15,6 +15,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -430,15 +431,45 @@ static int mount_frontend(struct mount *m)
 	return 0;
 }
 
+/*
+ * Whether the cipher dir's file system may accept a write and report its
+ * failure (ENOSPC, EDQUOT, EIO) only at close: NFS, SMB/CIFS, FUSE (sshfs,
+ * sync clients), overlay and anything not known. Only local file systems
+ * known to fail the write itself are on the list; on them veilfs has no
+ * FLUSH handler (one round trip less per close).
+ */
+static bool flush_needed(int dirfd)
+{
+	static const unsigned long local[] = {
+		0xEF53,     /* ext2, ext3, ext4 */
+		0x58465342, /* xfs */
+		0x9123683E, /* btrfs */
+		0x01021994, /* tmpfs */
+		0xF2F52010, /* f2fs */
+	};
+	struct statfs sf;
+
+	if (fstatfs(dirfd, &sf) < 0)
+		return true;
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if ((unsigned long)sf.f_type == local[i])
+			return false;
+	return true;
+}
+
 /* Mount, detach unless -f, and serve until unmounted. */
 static int mount_serve(struct mount *m)
 {
 	const struct veil_args *a = m->a;
 	int ret;
 
+	struct fuse_lowlevel_ops ops = a->reverse ? veil_rfs_ops : veil_fs_ops;
+
 	veil_log_init(true);
-	m->se = new_session(&m->args, a->reverse ? &veil_rfs_ops : &veil_fs_ops,
-			    a->reverse ? (void *)&m->rfs : (void *)&m->fs);
+	/* fuse_session_new() copies the table. */
+	if (!a->reverse && !flush_needed(m->v->dirfd))
+		ops.flush = NULL;
+	m->se = new_session(&m->args, &ops, a->reverse ? (void *)&m->rfs : (void *)&m->fs);
 	if (!m->se)
 		return VEIL_EXIT_USAGE;
 	if (fuse_set_signal_handlers(m->se) != 0)
