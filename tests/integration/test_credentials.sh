@@ -13,19 +13,7 @@ set -u
 VEILFS=$(realpath "$1")
 unit=$2
 manpage=$3
-n=0
-failed=0
-ok() { # ok STATUS DESCRIPTION [DIAG]
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $2"
-		echo "not ok $n - $2" >&2
-		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/# /' | tee /dev/stderr
-	fi
-}
+. "$(dirname "$0")/../tap.sh"
 for p in systemd-analyze:systemd fusermount3:fuse3; do
 	command -v "${p%%:*}" >/dev/null || {
 		echo "test_credentials.sh: program ${p%%:*} not found (Debian package ${p#*:}, in .ci/packages.sh)" >&2
@@ -132,5 +120,4 @@ ok $? "and the volume is unmounted"
 out=$("$VEILFS" cat --passfile "$T/creds/passphrase" "$T/vol" note 2>&1 </dev/null)
 [ "$out" = "from a credential" ]
 ok $? "the file is in the volume" "$out"
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

@@ -11,19 +11,7 @@
 # usage: test_secret_tool.sh VEILFS
 set -u
 VEILFS=$1
-n=0
-failed=0
-ok() { # ok STATUS DESCRIPTION [DIAG]
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $2"
-		echo "not ok $n - $2" >&2
-		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/# /' | tee /dev/stderr
-	fi
-}
+. "$(dirname "$0")/../tap.sh"
 for p in secret-tool:libsecret-tools gnome-keyring-daemon:gnome-keyring dbus-run-session:dbus-daemon \
 	busctl:systemd fusermount3:fuse3; do
 	command -v "${p%%:*}" >/dev/null || {
@@ -102,5 +90,4 @@ rc=$?
 daemon=
 [ "$rc" = 0 ] || [ "$rc" = 143 ]
 ok $? "gnome-keyring-daemon stopped" "status $rc"
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done
