@@ -25,7 +25,7 @@ veil_pkgs_test=(
 	pass gnupg                                   # integration-pass: the pass recipe with a throwaway key
 	gnome-keyring libsecret-tools dbus-daemon    # integration-secret-tool: a headless keyring, secret-tool
 	zsh                                          # install-destdir: the zsh completion loads and completes
-	dpkg-dev debhelper lintian                   # package-deb: dpkg-buildpackage (dh, meson) and lintian
+	dpkg-dev debhelper lintian build-essential   # package-deb: dpkg-buildpackage (dh, meson; it checks build-essential) and lintian
 	ca-certificates
 )
 
