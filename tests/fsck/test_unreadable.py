@@ -15,6 +15,8 @@ and the tree reads back as before.
 """
 
 import os
+import shutil
+import subprocess
 import pwd
 import sys
 
@@ -23,6 +25,13 @@ import vfs  # noqa: E402
 from vfs import check, check_eq, read_file, write_file  # noqa: E402
 
 LONG = "L" * 200
+
+
+def ldd_libveilfs(exe):
+    """The libveilfs.so.* files that exe loads (none if it is linked statically)."""
+    r = subprocess.run(["ldd", exe], capture_output=True, text=True)
+    return [line.split("=>")[1].split()[0] for line in r.stdout.splitlines()
+            if "libveilfs.so" in line and "=>" in line and "/" in line.split("=>")[1]]
 
 
 def main():
@@ -45,12 +54,23 @@ def main():
     # root's own copy: --passfile refuses a file another user owns (and could rewrite)
     rootpass = os.path.join(ws.path, "pass-root")
     write_file(rootpass, (vol.passphrase + "\n").encode(), 0o600)
+    # nobody runs a copy of veilfs and its library from a directory it can
+    # search: the build tree may sit below one only root can (/root, a
+    # mode-0700 clone), and the dynamic loader then finds no libveilfs.
+    bindir = ws.mkdir("bin")
+    os.chmod(bindir, 0o755)
+    nobody_veilfs = os.path.join(bindir, "veilfs")
+    shutil.copy(veilfs, nobody_veilfs)
+    for lib in ldd_libveilfs(veilfs):
+        shutil.copy(lib, os.path.join(bindir, os.path.basename(lib)))
+    for n in os.listdir(bindir):
+        os.chmod(os.path.join(bindir, n), 0o755)
     files = {"sub/a.txt": b"alpha\n" * 100, "sub/" + LONG: b"long name\n",
              "sub/deep/b.bin": os.urandom(9000), "top.txt": b"top\n"}
 
     def veil(*args):
         cmd = ["setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid,
-               "--clear-groups", veilfs, args[0], "--passfile", passfile] + list(args[1:])
+               "--clear-groups", nobody_veilfs, args[0], "--passfile", passfile] + list(args[1:])
         return vfs.run(cmd, timeout=300)
 
     def cpath(plain):
