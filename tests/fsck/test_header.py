@@ -26,8 +26,7 @@ def main():
     ws = vfs.Workspace()
     vol = vfs.Volume(ws, veilfs)
     mnt = ws.mkdir("mnt")
-    passfile = os.path.join(ws.path, "pass")
-    write_file(passfile, (vol.passphrase + "\n").encode(), 0o600)
+    passfile = vol.passfile()
     files = {"ver.bin": os.urandom(3 * 4096 + 100), "resv.txt": b"reserved\n" * 50,
              "one.bin": os.urandom(4096), "id.bin": os.urandom(5000),
              "keep.txt": b"untouched\n"}

@@ -51,8 +51,7 @@ def main():
     ws = vfs.Workspace()
     vol = vfs.Volume(ws, veilfs)
     mnt = ws.mkdir("mnt")
-    passfile = os.path.join(ws.path, "pass")
-    write_file(passfile, (vol.passphrase + "\n").encode(), 0o600)
+    passfile = vol.passfile()
     saved = {}
 
     def veil(*args, prefix=()):
