@@ -94,13 +94,29 @@ struct vnode {
 enum { VN_ALT_UNKNOWN, VN_ALT_NONE, VN_ALT_SOME };
 
 /*
- * An open file or directory handle (fs_io.c), on its filesystem's list
- * until released: the kernel need not send RELEASE before the session ends.
+ * An open file or directory handle of either front end (the first member
+ * of its fs_io.c or fs_reverse.c struct), on its file system's list until
+ * released: the kernel need not send RELEASE before the session ends
+ * (fs_handle.c).
  */
 struct veil_handle {
 	struct veil_handle *prev, *next;
-	bool dir;
+	void (*close)(struct veil_handle *h); /* closes and frees the handle */
 };
+
+struct veil_handles {
+	pthread_mutex_t lock;
+	struct veil_handle head; /* circular, a sentinel */
+};
+
+void veil_handles_init(struct veil_handles *l);
+/* Put @h on @l; @close will close and free it if it is still there at the end. */
+void veil_handle_add(struct veil_handles *l, struct veil_handle *h,
+		     void (*close)(struct veil_handle *h));
+/* Take @h off @l (its RELEASE came); the caller closes and frees it. */
+void veil_handle_del(struct veil_handles *l, struct veil_handle *h);
+/* After the session: close and free every handle left on @l. */
+void veil_handles_destroy(struct veil_handles *l);
 
 struct veil_fs {
 	struct veil_volume *v;
@@ -127,9 +143,7 @@ struct veil_fs {
 	size_t open_fds;
 	size_t fd_cache; /* how many of those may stay open */
 	struct veil_inval *inval; /* fs_loop.c; NULL until veil_inval_start() */
-	/* Open handles (circular, head a sentinel), under handles_lock. */
-	pthread_mutex_t handles_lock;
-	struct veil_handle handles;
+	struct veil_handles handles; /* open file and directory handles */
 };
 
 extern const struct fuse_lowlevel_ops veil_fs_ops;
@@ -194,8 +208,6 @@ void veil_log_raw(int prio, const char *line);
 /* @fd_cache: how many fds of files (not directories) may stay open. */
 int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_t fd_cache);
 void veil_fs_destroy(struct veil_fs *fs);
-/* Close and free the handles the kernel did not release (fs_io.c). */
-void veil_fs_close_handles(struct veil_fs *fs);
 /*
  * The session has nothing to do: shrink the vnode table if it is mostly
  * empty and give freed memory back to the system after many vnodes went.

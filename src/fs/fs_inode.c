@@ -163,8 +163,7 @@ int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_
 	fs->is_root = geteuid() == 0;
 	fs->fd_cache = fd_cache < 16 ? 16 : fd_cache;
 	pthread_mutex_init(&fs->mutex, NULL);
-	pthread_mutex_init(&fs->handles_lock, NULL);
-	fs->handles.prev = fs->handles.next = &fs->handles;
+	veil_handles_init(&fs->handles);
 	fs->nbuckets = MIN_BUCKETS;
 	fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
 	if (!fs->buckets)
@@ -280,8 +279,7 @@ static void vnode_free(struct veil_fs *fs, struct vnode *vn)
 
 void veil_fs_destroy(struct veil_fs *fs)
 {
-	veil_fs_close_handles(fs);
-	pthread_mutex_destroy(&fs->handles_lock);
+	veil_handles_destroy(&fs->handles);
 	for (size_t i = 0; i < fs->nbuckets; i++) {
 		struct vnode *vn = fs->buckets[i];
 

@@ -38,52 +38,25 @@ static struct vfile *vfile_of(struct fuse_file_info *fi)
 	return (struct vfile *)(uintptr_t)fi->fh;
 }
 
-static void handle_add(struct veil_fs *fs, struct veil_handle *h, bool dir)
-{
-	h->dir = dir;
-	pthread_mutex_lock(&fs->handles_lock);
-	h->prev = &fs->handles;
-	h->next = fs->handles.next;
-	h->next->prev = h;
-	fs->handles.next = h;
-	pthread_mutex_unlock(&fs->handles_lock);
-}
-
-static void handle_del(struct veil_fs *fs, struct veil_handle *h)
-{
-	pthread_mutex_lock(&fs->handles_lock);
-	h->prev->next = h->next;
-	h->next->prev = h->prev;
-	h->prev = h->next = NULL;
-	pthread_mutex_unlock(&fs->handles_lock);
-}
-
 /*
- * After the session: a daemon stopped by a signal or an unmount may not have
- * seen RELEASE/RELEASEDIR for every handle it gave out. Vnode counts go with
- * the vnodes (veil_fs_destroy frees them next); only fds and memory remain.
+ * Handles the kernel never released (veil_handles_destroy()). Vnode counts
+ * go with the vnodes (veil_fs_destroy frees them next); only fds and memory
+ * remain.
  */
-void veil_fs_close_handles(struct veil_fs *fs)
+static void vfile_close(struct veil_handle *h)
 {
-	pthread_mutex_lock(&fs->handles_lock);
-	while (fs->handles.next != &fs->handles) {
-		struct veil_handle *h = fs->handles.next;
+	struct vfile *f = (struct vfile *)h;
 
-		h->prev->next = h->next;
-		h->next->prev = h->prev;
-		if (h->dir) {
-			struct vdir *d = (struct vdir *)h;
+	close(f->fd);
+	free(f);
+}
 
-			closedir(d->dp);
-			free(d);
-		} else {
-			struct vfile *f = (struct vfile *)h;
+static void vdir_close(struct veil_handle *h)
+{
+	struct vdir *d = (struct vdir *)h;
 
-			close(f->fd);
-			free(f);
-		}
-	}
-	pthread_mutex_unlock(&fs->handles_lock);
+	closedir(d->dp);
+	free(d);
 }
 
 static const char *path_of(struct vnode *vn)
@@ -317,7 +290,7 @@ static int finish_open(fuse_req_t req, struct veil_fs *fs, fuse_ino_t ino, struc
 		}
 	}
 	fi->fh = (uint64_t)(uintptr_t)f;
-	handle_add(fs, &f->h, false);
+	veil_handle_add(&fs->handles, &f->h, vfile_close);
 	switch (unchanged(vn, c, fd)) {
 	case 1:
 		fi->keep_cache = 1;
@@ -585,7 +558,7 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct vnode *vn = vnode_of(req, ino);
 	struct vfile *f = vfile_of(fi);
 
-	handle_del(fs_of(req), &f->h);
+	veil_handle_del(&fs_of(req)->handles, &f->h);
 	/* RELEASE errors never reach the application; the log has them. */
 	if (close(f->fd) < 0 && f->written)
 		veil_log(LOG_ERR, "%s: closing the cipher file failed, data written "
@@ -820,7 +793,7 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
 	fi->cache_readdir = 0;
-	handle_add(fs_of(req), &d->h, true);
+	veil_handle_add(&fs_of(req)->handles, &d->h, vdir_close);
 	fuse_reply_open(req, fi);
 	return;
 err:
@@ -1028,7 +1001,7 @@ void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct vdir *d = (struct vdir *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	handle_del(fs_of(req), &d->h);
+	veil_handle_del(&fs_of(req)->handles, &d->h);
 	closedir(d->dp);
 	free(d);
 	fuse_reply_err(req, 0);

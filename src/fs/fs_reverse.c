@@ -68,12 +68,14 @@ static pthread_mutex_t nodes_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct rnode *nodes;
 
 struct rhandle {
+	struct veil_handle h; /* first: the handle list holds &h->h */
 	int fd;
 	uint64_t psize;
 	uint8_t hdr[VEIL_FILE_HEADER_BYTES];
 };
 
 struct rdir {
+	struct veil_handle h; /* first */
 	char **names;
 	size_t n;
 };
@@ -569,6 +571,15 @@ static void rop_readlink(fuse_req_t req, fuse_ino_t ino)
 	free(out);
 }
 
+/* RELEASE, or the end of the session for a handle the kernel never released. */
+static void rhandle_close(struct veil_handle *vh)
+{
+	struct rhandle *h = (struct rhandle *)vh;
+
+	close(h->fd);
+	free(h);
+}
+
 static void rop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct veil_rfs *rfs = rfs_of(req);
@@ -619,6 +630,7 @@ static void rop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	veil_reverse_file_header(rfs->v->keys, n->path, st.st_dev == rfs->dev ? st.st_nlink : 1,
 				 st.st_ino, h->hdr);
 	fi->fh = (uint64_t)(uintptr_t)h;
+	veil_handle_add(&rfs->handles, &h->h, rhandle_close);
 	fuse_reply_open(req, fi);
 }
 
@@ -661,8 +673,8 @@ static void rop_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 	(void)ino;
 	if (h) {
-		close(h->fd);
-		free(h);
+		veil_handle_del(&rfs_of(req)->handles, &h->h);
+		rhandle_close(&h->h);
 	}
 	fuse_reply_err(req, 0);
 }
@@ -673,6 +685,11 @@ static void rdir_free(struct rdir *d)
 		free(d->names[i]);
 	free(d->names);
 	free(d);
+}
+
+static void rdir_close(struct veil_handle *h)
+{
+	rdir_free((struct rdir *)h);
 }
 
 static int rdir_add(struct rdir *d, size_t *cap, const char *name)
@@ -754,6 +771,7 @@ out:
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
+	veil_handle_add(&rfs->handles, &d->h, rdir_close);
 	fuse_reply_open(req, fi);
 }
 
@@ -820,8 +838,11 @@ static void rop_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 
 static void rop_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct rdir *d = (struct rdir *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	rdir_free((struct rdir *)(uintptr_t)fi->fh);
+	veil_handle_del(&rfs_of(req)->handles, &d->h);
+	rdir_free(d);
 	fuse_reply_err(req, 0);
 }
 
@@ -976,6 +997,7 @@ int veil_rfs_init(struct veil_rfs *rfs, struct veil_volume *v)
 	rfs->v = v;
 	rfs->timeout = 1.0;
 	rfs->root = root;
+	veil_handles_init(&rfs->handles);
 	if (!root)
 		return -ENOMEM;
 	root->kind = RN_REAL;
@@ -996,6 +1018,8 @@ int veil_rfs_init(struct veil_rfs *rfs, struct veil_volume *v)
 
 void veil_rfs_destroy(struct veil_rfs *rfs)
 {
+	/* Handles the kernel never released (a daemon stopped by a signal). */
+	veil_handles_destroy(&rfs->handles);
 	/* Nodes the kernel never forgot (it does not, at unmount). */
 	while (nodes && nodes != rfs->root)
 		rnode_free(nodes);

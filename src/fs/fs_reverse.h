@@ -25,6 +25,7 @@ struct veil_rfs {
 	bool cross_mounts;
 	dev_t *seen_devs; /* mount points already logged */
 	size_t nseen_devs;
+	struct veil_handles handles; /* open file and directory handles */
 };
 
 extern const struct fuse_lowlevel_ops veil_rfs_ops;
