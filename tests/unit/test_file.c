@@ -76,14 +76,24 @@ static uint64_t csize_of(int fd)
 	return fstat(fd, &st) == 0 ? (uint64_t)st.st_size : UINT64_MAX;
 }
 
-/* No 64-byte aligned all-zero run after the file header: no holes, no zero blocks. */
+/*
+ * No 64-byte aligned all-zero run after the file header: no holes, no zero
+ * blocks; -1 if the file cannot be read whole (or is over ZERO_RUNS_MAX).
+ */
+#define ZERO_RUNS_MAX ((uint64_t)64 << 20)
 static int zero_runs(int fd)
 {
 	uint64_t cs = csize_of(fd);
-	uint8_t *b = malloc(cs ? cs : 1);
+	uint8_t *b;
 	int runs = 0;
 
-	if (pread(fd, b, cs, 0) != (ssize_t)cs) {
+	/* UINT64_MAX: fstat failed. The files checked here are a few MiB. */
+	if (cs > ZERO_RUNS_MAX)
+		return -1;
+	b = malloc(cs ? (size_t)cs : 1);
+	if (!b)
+		return -1;
+	if (pread(fd, b, (size_t)cs, 0) != (ssize_t)cs) {
 		free(b);
 		return -1;
 	}
