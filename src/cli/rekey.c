@@ -416,23 +416,16 @@ out:
 	free(dpath);
 }
 
-/* Leftovers of an interrupted earlier run in a new directory: ours, so removed. */
+/*
+ * Leftovers of an interrupted earlier run in a directory of NEWDIR: every
+ * temporary name there is ours (a file copied under veilfs.tmp.rekey*, a
+ * directory made under veilfs.tmp.d*, a dir IV or long-name sidecar
+ * written under veilfs.tmp.*), so all of them go, at once and not only
+ * when stale. Names this process is using are never touched (temp.h).
+ */
 static void drop_leftovers(int ddir)
 {
-	int fd = openat(ddir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	const char *pfx = VEIL_TEMP_PREFIX "rekey";
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((de = readdir(d)))
-		if (strncmp(de->d_name, pfx, strlen(pfx)) == 0 && !veil_temp_in_use(de->d_name))
-			unlinkat(ddir, de->d_name, 0);
-	closedir(d);
+	(void)!veil_temp_sweep(ddir, 0);
 }
 
 /* The walker's visit: what each class of entry of the old volume becomes. */
@@ -848,6 +841,17 @@ int veil_cmd_rekey(const struct veil_command *cmd, struct veil_args *a)
 		}
 		veil_pass_free(&np);
 		veil_secure_free(nm);
+	}
+	/*
+	 * NEWDIR is this rekey's alone until it ends: a mount of it (shared
+	 * lock), fsck --repair or a second rekey into it (exclusive) is
+	 * refused, so every temporary name found there is a leftover of ours.
+	 */
+	if (ret == 0 && flock(r.neu->dirfd, LOCK_EX | LOCK_NB) < 0) {
+		veil_err("rekey: %s is mounted or in use by another veilfs command; refusing to "
+			 "write into it",
+			 dst);
+		ret = VEIL_EXIT_ERROR;
 	}
 	if (ret != 0)
 		goto out;

@@ -224,12 +224,40 @@ def test_rekey(tap, veilfs, ws):
         check(total < 3300, "the killed run had already finished")
     tap.run("rekey is killed with SIGKILL halfway", killed)
 
+    def refused_mounted():
+        mm = vfs.Volume(ws, veilfs, name="new", passphrase=NEWPW, create=False).mount()
+        try:
+            r = run(args, stdin=stdin, timeout=600)
+        finally:
+            mm.unmount()
+        check_eq(r.returncode, 1, "rekey into a mounted NEWDIR: %s" % r.stderr)
+        check("mounted or in use" in r.stderr, "the refusal says why: %r" % r.stderr)
+    tap.run("a rerun is refused while the new volume is mounted", refused_mounted)
+
+    # What a kill can leave at any step, fresh (not yet stale): a file being
+    # copied, a directory made under a temporary name with its dir IV, a
+    # small file written atomically. Planted in the root and in a subdirectory.
+    planted = []
+    sub = next(os.path.join(new, n) for n in sorted(os.listdir(new))
+               if os.path.isdir(os.path.join(new, n)))
+    for d in (new, sub):
+        for n in ("veilfs.tmp.rekey0123abcd89abcdef", "veilfs.tmp.00000000deadbeef"):
+            write_file(os.path.join(d, n), b"x" * 100)
+            planted.append(os.path.join(d, n))
+        td = os.path.join(d, "veilfs.tmp.d1234abcd5678ef01")
+        os.mkdir(td)
+        write_file(os.path.join(td, "veilfs.diriv"), os.urandom(16))
+        write_file(os.path.join(td, "veilfs.tmp.0badcafe0badcafe"), b"y")
+        planted.append(td)
+
     def rerun():
         r = run(args, stdin=stdin, timeout=600)
         check(r.returncode == 0, "rerun: %d %s" % (r.returncode, r.stderr))
         check("continuing" in r.stdout, "the rerun did not continue: %r" % r.stdout)
         check(not any(n.startswith("veilfs.tmp.") for _, dns, fns in os.walk(new)
                       for n in dns + fns), "temporary names left in the new volume")
+        left = [p for p in planted if os.path.lexists(p)]
+        check(not left, "leftovers of the killed run kept: %s" % left)
     tap.run("the rerun with the same arguments completes it", rerun)
 
     def compare():
