@@ -37,7 +37,7 @@ trap 'exit 130' INT TERM
 mkdir -p "$work/t" "$out"
 mount -t tmpfs -o size=4G veilprof "$work/t"
 mkdir "$work/t/c" "$work/mnt"
-echo "veilfs-bench-passphrase" >"$work/pass"
+(umask 077; echo "veilfs-bench-passphrase" >"$work/pass")
 "$VEILFS" init --kdf interactive "$work/t/c" <"$work/pass" >/dev/null
 "$VEILFS" mount -f --passfile "$work/pass" "$work/t/c" "$work/mnt" </dev/null 2>"$work/daemon.log" &
 pid=$!

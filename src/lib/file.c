@@ -20,6 +20,25 @@
 #define CHUNK 256
 
 /*
+ * One chunk of a read being decrypted: the blocks are opened on the
+ * calling thread and the par.c helper (two cores for one large request),
+ * each into its place in the caller's buffer. Whole blocks decrypt there
+ * directly; the request's first and last block, when only part of them is
+ * asked for, go through a block-sized scratch buffer of their own (lo_blk,
+ * hi_blk), so the two threads never share one.
+ */
+struct open_job {
+	const struct veil_content_ctx *c;
+	const uint8_t *hdr;
+	uint64_t nblocks, size, off, end, pos;
+	uint64_t b0, coff, csize;
+	size_t got;
+	const uint8_t *cbuf;
+	uint8_t *out, *lo_blk, *hi_blk;
+	uint8_t fault[CHUNK]; /* enum veil_block_fault of each block of the chunk */
+};
+
+/*
  * Per-thread work buffers, allocated once per thread and block size and
  * freed (plaintext wiped) when the thread ends: no allocation per request.
  */
@@ -30,6 +49,7 @@ struct tbufs {
 	uint8_t *scratch; /* one cipher block */
 	uint8_t *blk;     /* one plaintext block */
 	uint8_t *oldl, *newl, *pend; /* one plaintext block each */
+	struct open_job *ojob; /* a read's chunk in progress */
 };
 
 static pthread_key_t tb_key;
@@ -53,6 +73,7 @@ static void tbufs_free(void *p)
 	free(t->oldl);
 	free(t->newl);
 	free(t->pend);
+	free(t->ojob);
 	free(t);
 }
 
@@ -87,7 +108,8 @@ static struct tbufs *tbufs_get(uint32_t bs)
 	t->oldl = malloc(bs);
 	t->newl = malloc(bs);
 	t->pend = malloc(bs);
-	if (!t->plain || !t->cbuf || !t->scratch || !t->blk || !t->oldl || !t->newl || !t->pend) {
+	t->ojob = malloc(sizeof(*t->ojob));
+	if (!t->ojob || !t->plain || !t->cbuf || !t->scratch || !t->blk || !t->oldl || !t->newl || !t->pend) {
 		tbufs_free(t);
 		return NULL;
 	}
@@ -226,12 +248,40 @@ static int read_blocks(const struct veil_content_ctx *c, int fd, struct veil_fst
 	return 0;
 }
 
+static void open_one(void *ctx, size_t i)
+{
+	struct open_job *j = ctx;
+	const struct veil_content_ctx *c = j->c;
+	uint64_t idx = j->b0 + i;
+	size_t boff = i * cbs(c);
+	size_t blen = (size_t)umin(cbs(c), j->csize - (j->coff + boff));
+	uint64_t bstart = idx * c->bs;
+	uint64_t bend = umin(bstart + c->bs, j->size);
+	uint64_t lo = umax(j->pos, bstart), hi = umin(j->end, bend);
+	bool whole = lo == bstart && hi == bend;
+	uint8_t *dst = whole ? j->out + (bstart - j->off) : lo == j->pos ? j->lo_blk : j->hi_blk;
+	enum veil_block_fault f;
+
+	if (boff + blen > j->got) {
+		j->fault[i] = VEIL_FAULT_SHORT;
+		return;
+	}
+	if (veil_content_open_at(c->keys->content, j->hdr, idx, j->nblocks, j->cbuf + boff, blen,
+				 dst, &f) < 0) {
+		j->fault[i] = (uint8_t)f;
+		return;
+	}
+	if (!whole)
+		memcpy(j->out + (lo - j->off), dst + (lo - bstart), (size_t)(hi - lo));
+}
+
 ssize_t veil_file_read(const struct veil_content_ctx *c, int fd, struct veil_fstate *st,
 		       void *buf, size_t n, uint64_t off)
 {
 	uint8_t *out = buf;
-	uint64_t csize, size, pos, end, nblocks;
+	uint64_t csize, size, pos, end;
 	struct tbufs *t;
+	struct open_job *j;
 	ssize_t ret;
 
 	ret = cipher_size(fd, &csize);
@@ -254,45 +304,40 @@ ssize_t veil_file_read(const struct veil_content_ctx *c, int fd, struct veil_fst
 	t = tbufs_get(c->bs);
 	if (!t)
 		return -ENOMEM;
-	nblocks = veil_content_nblocks(size, c->bs);
+	j = t->ojob;
+	*j = (struct open_job){ .c = c, .hdr = st->hdr, .nblocks = veil_content_nblocks(size, c->bs),
+				.size = size, .off = off, .end = end, .csize = csize,
+				.cbuf = t->cbuf, .out = out, .lo_blk = t->blk, .hi_blk = t->oldl };
 	for (pos = off; pos < end;) {
 		uint64_t b0 = pos / c->bs;
 		uint64_t b1 = umin((end - 1) / c->bs, b0 + CHUNK - 1);
-		uint64_t coff = veil_content_block_offset(b0, c->bs);
 		uint64_t cend = umin(veil_content_block_offset(b1 + 1, c->bs), csize);
-		size_t got;
+		size_t nb = (size_t)(b1 - b0 + 1);
 
+		j->b0 = b0;
+		j->pos = pos;
+		j->coff = veil_content_block_offset(b0, c->bs);
+		memset(j->fault, VEIL_FAULT_NONE, nb);
 		/* One pread per chunk; whole blocks decrypt straight into the caller's buffer. */
-		ret = veil_pread_full(fd, t->cbuf, (size_t)(cend - coff), coff, &got);
+		ret = veil_pread_full(fd, t->cbuf, (size_t)(cend - j->coff), j->coff, &j->got);
 		if (ret < 0)
 			goto out;
-		for (uint64_t idx = b0; idx <= b1; idx++) {
-			size_t boff = (size_t)(idx - b0) * cbs(c);
-			size_t blen = (size_t)umin(cbs(c), csize - (coff + boff));
-			uint64_t bstart = idx * c->bs;
-			uint64_t bend = umin(bstart + c->bs, size);
-			uint64_t lo = umax(pos, bstart), hi = umin(end, bend);
-			bool whole = lo == bstart && hi == bend;
-			uint8_t *dst = whole ? out + (bstart - off) : t->blk;
-			enum veil_block_fault f;
-
-			if (boff + blen > got) {
-				ret = fault(st, idx, VEIL_FAULT_SHORT);
+		veil_par_for(nb, open_one, j);
+		/* The lowest bad block is the one reported, as a serial read would. */
+		for (size_t i = 0; i < nb; i++)
+			if (j->fault[i] != VEIL_FAULT_NONE) {
+				ret = fault(st, b0 + i, (enum veil_block_fault)j->fault[i]);
 				goto out;
 			}
-			if (veil_content_open_at(c->keys->content, st->hdr, idx, nblocks,
-						 t->cbuf + boff, blen, dst, &f) < 0) {
-				ret = fault(st, idx, f);
-				goto out;
-			}
-			if (!whole)
-				memcpy(out + (lo - off), t->blk + (lo - bstart), (size_t)(hi - lo));
-		}
 		pos = umin(end, (b1 + 1) * c->bs);
 	}
 	ret = (ssize_t)(end - off);
 out:
 	veil_wipe(t->blk, c->bs);
+	veil_wipe(t->oldl, c->bs);
+	/* A failed read leaves no plaintext in the caller's buffer, not even of good blocks. */
+	if (ret < 0)
+		veil_wipe(out, (size_t)(end - off));
 	return ret;
 }
 

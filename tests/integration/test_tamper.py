@@ -11,6 +11,10 @@ must then:
   flipped file-header byte, zeroed block, swapped blocks, cut at a block
   boundary, cut inside a block) and the right data for every other block;
 * log one line naming the plaintext path and the block index;
+* on a large file read cold (the kernel's 1 MiB readahead requests, whose
+  blocks are decrypted on two threads), return the exact plaintext up to
+  a damaged block in the middle and EIO from there, never a byte of it,
+  and fail a 1 MiB O_DIRECT read over it as a whole;
 * refuse a partial write into a damaged block (no silent re-encryption of
   garbage) but allow overwriting the whole block;
 * keep serving other files;
@@ -20,6 +24,7 @@ must then:
 """
 
 import errno
+import mmap
 import os
 import random
 import re
@@ -42,6 +47,8 @@ FILES = {
     "swapped": 3 * BLOCK + 13,
     "lasttag": 2 * BLOCK + 33,
     "rmw": 3 * BLOCK + 17,
+    "big": (3 << 20) + 777,     # block 400 damaged: inside the second 1 MiB read
+    "bigok": (2 << 20) + 4097,  # intact, read cold in odd-sized pieces
 }
 
 
@@ -112,6 +119,7 @@ def main():
     patch("cutmid", lambda b: b[:-10])
     patch("lasttag", flip(-1))
     patch("rmw", flip(HEADER_BYTES + 1 * CBLOCK + 24 + 100))
+    patch("big", flip(HEADER_BYTES + 400 * CBLOCK + 24 + 1000))
 
     m = vol.mount(mnt, fg=True)
     try:
@@ -150,6 +158,72 @@ def main():
             check(sorted(os.listdir(mnt)) == sorted(["dir", "new-after-eio"] + [n for n in FILES if "/" not in n]),
                   "listing: %s" % os.listdir(mnt))
         tap.run("the mount keeps serving other files after EIO", other_ok)
+
+        def big_cold():
+            want = data_of("bigok")
+            got = bytearray()
+            fd = os.open(j("bigok"), os.O_RDONLY)
+            try:
+                while True:
+                    b = os.read(fd, 1000003)
+                    if not b:
+                        break
+                    got += b
+            finally:
+                os.close(fd)
+            check_eq(len(got), len(want), "length of a cold read of bigok")
+            vfs.check_bytes(bytes(got), want, "cold read of bigok in 1000003-byte pieces")
+            for off, n in ((1, 3 << 20), ((1 << 20) - 1, (1 << 20) + 2), (12345, 777777)):
+                b, e = pread_errno(j("bigok"), n, off)
+                check_eq(vfs.errno_name(e), "OK", "pread of %d at %d" % (n, off))
+                vfs.check_bytes(b, want[off:off + n], "pread of %d at %d" % (n, off))
+        tap.run("large cold reads of an intact file, odd offsets and sizes: byte-exact", big_cold)
+
+        def big_damaged():
+            want = data_of("big")
+            bad = 400 * BLOCK
+            got = bytearray()
+            err = 0
+            fd = os.open(j("big"), os.O_RDONLY)
+            try:
+                while True:
+                    try:
+                        b = os.read(fd, 1 << 20)
+                    except OSError as ex:
+                        err = ex.errno
+                        break
+                    if not b:
+                        break
+                    got += b
+            finally:
+                os.close(fd)
+            check_eq(vfs.errno_name(err), "EIO", "cold sequential read of big")
+            check(len(got) <= bad, "read returned %d bytes, past the damaged block at %d" % (len(got), bad))
+            vfs.check_bytes(bytes(got), want[:len(got)], "what the read returned before EIO")
+            _, e = pread_errno(j("big"), 1 << 20, bad)
+            check_eq(vfs.errno_name(e), "EIO", "1 MiB pread at the damaged block")
+            b, e = pread_errno(j("big"), 1 << 20, bad - 5)
+            if e == 0:  # a short read of the good bytes before it, or EIO
+                check(len(b) <= 5, "1 MiB pread 5 bytes before the damage returned %d bytes" % len(b))
+                vfs.check_bytes(b, want[bad - 5:bad - 5 + len(b)], "bytes before the damage")
+            else:
+                check_eq(vfs.errno_name(e), "EIO", "1 MiB pread 5 bytes before the damage")
+            b, e = pread_errno(j("big"), 1 << 20, 401 * BLOCK + 3)
+            check_eq(vfs.errno_name(e), "OK", "1 MiB pread after the damaged block")
+            vfs.check_bytes(b, want[401 * BLOCK + 3:401 * BLOCK + 3 + (1 << 20)], "after the damage")
+            # O_DIRECT: one 1 MiB request over blocks 256-511 fails as a whole
+            fd = os.open(j("big"), os.O_RDONLY | os.O_DIRECT)
+            buf = mmap.mmap(-1, 1 << 20)
+            try:
+                e = vfs.errno_of(os.preadv, fd, [buf], 256 * BLOCK)
+                check_eq(vfs.errno_name(e), "EIO", "O_DIRECT 1 MiB read over the damaged block")
+                n = os.preadv(fd, [buf], 0)
+                check_eq(n, 1 << 20, "O_DIRECT 1 MiB read of blocks 0-255")
+                vfs.check_bytes(bytes(buf), want[:1 << 20], "O_DIRECT read of blocks 0-255")
+            finally:
+                buf.close()
+                os.close(fd)
+        tap.run("large read over a damaged block in the middle: plaintext up to it, then EIO", big_damaged)
 
         tap.run("flipped file-header byte: every block EIO", expect_blocks, "hdr", {0, 1, 2})
         tap.run("all-zero block: EIO (no silent hole)", expect_blocks, "zeroed", {1})
