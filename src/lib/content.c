@@ -109,6 +109,9 @@ int veil_content_open(const uint8_t key[static VEIL_KEY_BYTES],
 	if (inlen <= VEIL_BLOCK_OVERHEAD)
 		return -EBADMSG;
 	block_ad(ad, hdr, idx, last);
+	if (!pt)
+		return veil_aead_verify(in + VEIL_BLOCK_NONCE_BYTES, inlen - VEIL_BLOCK_NONCE_BYTES, ad,
+					sizeof(ad), in, key);
 	return veil_aead_open(pt, in + VEIL_BLOCK_NONCE_BYTES, inlen - VEIL_BLOCK_NONCE_BYTES, ad,
 			      sizeof(ad), in, key);
 }
@@ -158,6 +161,7 @@ int veil_content_open_at(const uint8_t key[static VEIL_KEY_BYTES],
 	*fault = veil_content_open(key, hdr, idx, false, in, inlen, pt) == 0
 			 ? VEIL_FAULT_TRUNCATED
 			 : VEIL_FAULT_AUTH;
-	veil_wipe(pt, inlen - VEIL_BLOCK_OVERHEAD);
+	if (pt)
+		veil_wipe(pt, inlen - VEIL_BLOCK_OVERHEAD);
 	return -EBADMSG;
 }

@@ -70,7 +70,10 @@ void veil_content_seal(const uint8_t key[static VEIL_KEY_BYTES],
 		       const uint8_t nonce[static VEIL_BLOCK_NONCE_BYTES], const uint8_t *pt,
 		       size_t ptlen, uint8_t *out);
 
-/* Open block @idx sealed with exactly @last. -EBADMSG on failure. */
+/*
+ * Open block @idx sealed with exactly @last. -EBADMSG on failure. @pt NULL:
+ * only check the tag, decrypt nothing (fsck's verification).
+ */
 int veil_content_open(const uint8_t key[static VEIL_KEY_BYTES],
 		      const uint8_t hdr[static VEIL_FILE_HEADER_BYTES], uint64_t idx, bool last,
 		      const uint8_t *in, size_t inlen, uint8_t *pt) VEIL_MUST_CHECK;
@@ -79,7 +82,8 @@ int veil_content_open(const uint8_t key[static VEIL_KEY_BYTES],
  * Open block @idx of a file that has @nblocks blocks, applying the reading
  * rules: the end block must open as last; a middle block opens as not-last,
  * or as last (the trace of a crash while the file was extended). Rejects
- * all-zero blocks. Returns 0, or -EBADMSG with *@fault set.
+ * all-zero blocks. Returns 0, or -EBADMSG with *@fault set. @pt NULL: the
+ * same verdicts, with only the tags checked and no plaintext produced.
  */
 int veil_content_open_at(const uint8_t key[static VEIL_KEY_BYTES],
 			 const uint8_t hdr[static VEIL_FILE_HEADER_BYTES], uint64_t idx,

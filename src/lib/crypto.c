@@ -132,6 +132,22 @@ int veil_aead_open(uint8_t *m, const uint8_t *c, size_t clen, const uint8_t *ad,
 	return 0;
 }
 
+int veil_aead_verify(const uint8_t *c, size_t clen, const uint8_t *ad, size_t adlen,
+		     const uint8_t nonce[static VEIL_AEAD_NONCE_BYTES],
+		     const uint8_t key[static VEIL_KEY_BYTES])
+{
+	size_t mlen;
+
+	if (clen < VEIL_AEAD_TAG_BYTES)
+		return -EBADMSG;
+	mlen = clen - VEIL_AEAD_TAG_BYTES;
+	/* m == NULL: libsodium (1.0.17 and later) checks the tag and returns. */
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(NULL, NULL, c, mlen, c + mlen, ad,
+								adlen, nonce, key) != 0)
+		return -EBADMSG;
+	return 0;
+}
+
 void veil_stream_xor(uint8_t *out, const uint8_t *in, size_t n,
 		     const uint8_t nonce[static VEIL_AEAD_NONCE_BYTES],
 		     const uint8_t key[static VEIL_KEY_BYTES])

@@ -73,6 +73,14 @@ void veil_aead_seal(uint8_t *c, const uint8_t *m, size_t mlen, const uint8_t *ad
 int veil_aead_open(uint8_t *m, const uint8_t *c, size_t clen, const uint8_t *ad,
 		   size_t adlen, const uint8_t nonce[static VEIL_AEAD_NONCE_BYTES],
 		   const uint8_t key[static VEIL_KEY_BYTES]) VEIL_MUST_CHECK;
+/*
+ * Check @c as veil_aead_open() would, decrypting nothing: only the tag is
+ * computed (no plaintext anywhere, no keystream past the Poly1305 key).
+ * 0 or -EBADMSG.
+ */
+int veil_aead_verify(const uint8_t *c, size_t clen, const uint8_t *ad, size_t adlen,
+		     const uint8_t nonce[static VEIL_AEAD_NONCE_BYTES],
+		     const uint8_t key[static VEIL_KEY_BYTES]) VEIL_MUST_CHECK;
 
 /* XChaCha20 stream XOR (no authentication; the caller MACs). */
 void veil_stream_xor(uint8_t *out, const uint8_t *in, size_t n,

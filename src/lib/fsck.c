@@ -112,7 +112,8 @@ struct run {
 	char **refblobs, **blobs;
 	size_t nref, capref, nblobs, capblobs;
 	bool whole; /* the whole volume is walked (orphan blobs can be told) */
-	uint8_t *cbuf, *pbuf; /* one block each, for the calling thread */
+	uint8_t *cbuf; /* one cipher block, for the calling thread */
+	uint8_t *pbuf; /* secure memory: a block being resealed by a repair */
 	struct verifier *q;   /* file contents being verified */
 	bool in_report;       /* reporting a file of the queue: events go out at once */
 	struct devent *def;   /* events waiting for queued files: [def_next, ndef) */
@@ -378,10 +379,9 @@ struct vfile {
 	unsigned depth;
 };
 
-/* A verifying thread's buffers. */
+/* A verifying thread's buffer (blocks are only verified: no plaintext is made). */
 struct vbuf {
 	uint8_t *cbuf; /* one chunk of cipher blocks */
-	uint8_t *pt;   /* one block of plaintext, overwritten block after block */
 };
 
 struct verifier {
@@ -420,20 +420,11 @@ static bool must_defer(struct run *r)
 static int vbuf_init(struct vbuf *b, const struct verifier *q)
 {
 	b->cbuf = malloc((size_t)(q->chunk * q->cbs));
-	b->pt = malloc(q->bs);
-	if (b->cbuf && b->pt)
-		return 0;
-	free(b->cbuf);
-	free(b->pt);
-	b->cbuf = b->pt = NULL;
-	return -ENOMEM;
+	return b->cbuf ? 0 : -ENOMEM;
 }
 
-static void vbuf_free(struct vbuf *b, const struct verifier *q)
+static void vbuf_free(struct vbuf *b)
 {
-	if (b->pt)
-		veil_wipe(b->pt, q->bs);
-	free(b->pt);
 	free(b->cbuf);
 }
 
@@ -478,7 +469,7 @@ static void add_res(struct verifier *q, struct vfile *f, uint64_t idx, uint8_t v
 	f->nres++;
 }
 
-/* Read chunk @c of @f into @b and open its blocks (without q->mu). */
+/* Read chunk @c of @f into @b and verify its blocks (without q->mu). */
 static void run_chunk(struct verifier *q, struct vbuf *b, struct vfile *f, uint64_t c)
 {
 	const uint8_t *key = q->v->keys->content;
@@ -504,12 +495,12 @@ static void run_chunk(struct verifier *q, struct vbuf *b, struct vfile *f, uint6
 		enum veil_block_fault fl;
 		uint8_t verdict;
 
-		/* A middle block opens as a middle block: one decryption, the usual case. */
+		/* A middle block verifies as a middle block: one tag check, the usual case. */
 		if (idx + 1 < f->n && len > VEIL_BLOCK_OVERHEAD &&
-		    veil_content_open(key, f->hdr, idx, false, in, len, b->pt) == 0)
+		    veil_content_open(key, f->hdr, idx, false, in, len, NULL) == 0)
 			continue;
 		/* The end block, or one that needs the reading rules to tell what it is. */
-		if (veil_content_open_at(key, f->hdr, idx, f->n, in, len, b->pt, &fl) == 0) {
+		if (veil_content_open_at(key, f->hdr, idx, f->n, in, len, NULL, &fl) == 0) {
 			if (idx + 1 == f->n)
 				continue;
 			verdict = B_SEALED_LAST; /* a middle block that opened as last */
@@ -556,7 +547,7 @@ static void *helper_main(void *arg)
 		chunk_done(q, f);
 	}
 	pthread_mutex_unlock(&q->mu);
-	vbuf_free(&b, q);
+	vbuf_free(&b);
 	return NULL;
 }
 
@@ -639,7 +630,7 @@ static void verifier_free(struct verifier *q)
 		pthread_join(q->th[i], NULL);
 	for (uint64_t i = q->head; i < q->tail; i++)
 		vfile_release(&q->q[i % QFILES]);
-	vbuf_free(&q->own, q);
+	vbuf_free(&q->own);
 	pthread_cond_destroy(&q->cv_done);
 	pthread_cond_destroy(&q->cv_work);
 	pthread_mutex_destroy(&q->mu);
@@ -722,9 +713,8 @@ static bool header_restorable(struct run *r, int fd, uint8_t hdr[static VEIL_FIL
 
 		if (off >= csize || veil_pread_full(fd, r->cbuf, want, off, &got) < 0 || got != want)
 			continue;
-		ok = veil_content_open_at(r->v->keys->content, canon, idx[k], n, r->cbuf, got,
-					  r->pbuf, &fault) == 0;
-		veil_wipe(r->pbuf, bs);
+		ok = veil_content_open_at(r->v->keys->content, canon, idx[k], n, r->cbuf, got, NULL,
+					  &fault) == 0;
 		if (!ok)
 			continue;
 		memcpy(hdr, canon, sizeof(canon));
@@ -2052,7 +2042,7 @@ int veil_fsck_run(const struct veil_volume *v, const struct veil_fsck_opts *o,
 	memset(s, 0, sizeof(*s));
 	clock_gettime(CLOCK_MONOTONIC, &r.t0);
 	r.cbuf = malloc((size_t)v->cc.bs + VEIL_BLOCK_OVERHEAD);
-	r.pbuf = malloc(v->cc.bs);
+	r.pbuf = veil_secure_alloc(v->cc.bs);
 	r.q = verifier_new(v, o->quick ? 0 : ncores() - 1);
 	if (!r.cbuf || !r.pbuf || !r.q) {
 		ret = -ENOMEM;
@@ -2193,10 +2183,7 @@ out:
 	free(r.refblobs);
 	free(r.blobs);
 	verifier_free(r.q);
-	if (r.pbuf) {
-		veil_wipe(r.pbuf, v->cc.bs);
-		free(r.pbuf);
-	}
+	veil_secure_free(r.pbuf);
 	free(r.cbuf);
 	free(cpath);
 	free(ppath);
@@ -2217,7 +2204,7 @@ int veil_fsck_file(const struct veil_volume *v, int fd, const char *path,
 	memset(s, 0, sizeof(*s));
 	clock_gettime(CLOCK_MONOTONIC, &r.t0);
 	r.cbuf = malloc((size_t)v->cc.bs + VEIL_BLOCK_OVERHEAD);
-	r.pbuf = malloc(v->cc.bs);
+	r.pbuf = veil_secure_alloc(v->cc.bs);
 	r.q = verifier_new(v, 0);
 	f.disp = strdup(path);
 	if (r.cbuf && r.pbuf && r.q && f.disp) {
@@ -2238,9 +2225,7 @@ int veil_fsck_file(const struct veil_volume *v, int fd, const char *path,
 	free(r.def);
 	s->seconds = since(&r.t0);
 	verifier_free(r.q);
-	if (r.pbuf)
-		veil_wipe(r.pbuf, v->cc.bs);
-	free(r.pbuf);
+	veil_secure_free(r.pbuf);
 	free(r.cbuf);
 	return ret;
 }

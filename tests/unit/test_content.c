@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lib/content.h"
+#include "lib/crypto.h"
 #include "lib/keys.h"
 
 #include "../tap.h"
@@ -294,6 +295,102 @@ static void test_seal(const struct veil_keys *k)
 	ok(r == -EBADMSG && f == VEIL_FAULT_AUTH, "block one byte short -> VEIL_FAULT_AUTH (%d)", r);
 }
 
+/*
+ * Verifying (no plaintext buffer: fsck) gives the verdict and the fault that
+ * opening gives, on every fault kind: blocks sealed last and not last,
+ * tampered in the nonce, the ciphertext and the tag, cut short, zeroed,
+ * under another file ID and another key, at every index of 1- to 3-block
+ * files.
+ */
+static void test_verify(const struct veil_keys *k)
+{
+	enum { NV = 10 };
+	uint8_t hdr[VEIL_FILE_HEADER_BYTES], hdr2[VEIL_FILE_HEADER_BYTES];
+	uint8_t nonce[VEIL_BLOCK_NONCE_BYTES], mk[VEIL_KEY_BYTES];
+	uint8_t pt[BS], out[BS];
+	static uint8_t v[NV][CBS];
+	size_t vlen[NV];
+	unsigned seen[VEIL_FAULT_HEADER + 1] = { 0 };
+	struct veil_keys *k2;
+	int differ = 0, opened = 0, cases = 0;
+
+	veil_content_header_new(hdr);
+	veil_content_header_new(hdr2);
+	veil_random(pt, sizeof(pt));
+	veil_random(mk, sizeof(mk));
+	k2 = veil_keys_new(mk);
+	if (!k2) {
+		ok(0, "veil_keys_new");
+		return;
+	}
+	veil_nonce(nonce);
+	veil_content_seal(k->content, hdr, 1, false, nonce, pt, BS, v[0]); /* middle 1 */
+	veil_content_seal(k->content, hdr, 1, true, nonce, pt, BS, v[1]);  /* last 1 */
+	veil_content_seal(k->content, hdr, 0, true, nonce, pt, 10, v[2]);  /* last 0, short */
+	memcpy(v[3], v[0], CBS);
+	v[3][5] ^= 1; /* nonce */
+	memcpy(v[4], v[0], CBS);
+	v[4][VEIL_BLOCK_NONCE_BYTES + 7] ^= 0x80; /* ciphertext */
+	memcpy(v[5], v[1], CBS);
+	v[5][CBS - 1] ^= 1; /* tag */
+	memset(v[6], 0, CBS); /* zeroed */
+	veil_content_seal(k->content, hdr2, 1, false, nonce, pt, BS, v[7]); /* other file */
+	veil_content_seal(k2->content, hdr, 1, true, nonce, pt, BS, v[8]);  /* other key */
+	veil_content_seal(k->content, hdr, 2, false, nonce, pt, 100, v[9]); /* middle 2, short */
+	for (int i = 0; i < NV; i++)
+		vlen[i] = CBS;
+	vlen[2] = 10 + VEIL_BLOCK_OVERHEAD;
+	vlen[9] = 100 + VEIL_BLOCK_OVERHEAD;
+
+	for (int i = 0; i < NV; i++) {
+		/* Whole, cut by one byte, cut to the overhead, to nothing. */
+		const size_t cut[] = { vlen[i], vlen[i] - 1, VEIL_BLOCK_OVERHEAD, 0 };
+
+		for (size_t c = 0; c < sizeof(cut) / sizeof(cut[0]); c++) {
+			for (uint64_t n = 1; n <= 3; n++) {
+				for (uint64_t idx = 0; idx < n; idx++) {
+					enum veil_block_fault f1, f2;
+					int r1 = veil_content_open_at(k->content, hdr, idx, n, v[i],
+								      cut[c], out, &f1);
+					int r2 = veil_content_open_at(k->content, hdr, idx, n, v[i],
+								      cut[c], NULL, &f2);
+
+					cases++;
+					if (r1 != r2 || f1 != f2) {
+						differ++;
+						diag("block %d cut to %zu, idx %llu of %llu: open %d %s, "
+						     "verify %d %s",
+						     i, cut[c], (unsigned long long)idx,
+						     (unsigned long long)n, r1, veil_block_fault_str(f1),
+						     r2, veil_block_fault_str(f2));
+					}
+					opened += r2 == 0;
+					seen[f2]++;
+					for (int last = 0; last < 2; last++) {
+						r1 = veil_content_open(k->content, hdr, idx, last, v[i],
+								       cut[c], out);
+						r2 = veil_content_open(k->content, hdr, idx, last, v[i],
+								       cut[c], NULL);
+						if (r1 != r2)
+							differ++;
+					}
+				}
+			}
+		}
+	}
+	ok(differ == 0, "verify-only gives open's verdict and fault in all %d cases", cases);
+	ok(opened > 0 && opened < cases, "both verdicts occur (%d of %d authenticate)", opened, cases);
+	ok(seen[VEIL_FAULT_NONE] && seen[VEIL_FAULT_AUTH] && seen[VEIL_FAULT_ZERO] &&
+		   seen[VEIL_FAULT_TRUNCATED] && seen[VEIL_FAULT_SHORT],
+	   "every block fault occurs (none %u, auth %u, zero %u, truncated %u, short %u)",
+	   seen[VEIL_FAULT_NONE], seen[VEIL_FAULT_AUTH], seen[VEIL_FAULT_ZERO],
+	   seen[VEIL_FAULT_TRUNCATED], seen[VEIL_FAULT_SHORT]);
+	ok(veil_aead_verify(v[0] + VEIL_BLOCK_NONCE_BYTES, 15, NULL, 0, v[0], k->content) ==
+		   -EBADMSG,
+	   "veil_aead_verify: shorter than a tag -> -EBADMSG");
+	veil_keys_free(k2);
+}
+
 int main(void)
 {
 	uint8_t master[VEIL_KEY_BYTES];
@@ -308,6 +405,7 @@ int main(void)
 	test_sizes();
 	test_header_fmt();
 	test_seal(k);
+	test_verify(k);
 	veil_keys_free(k);
 	return tap_done();
 }
