@@ -118,6 +118,13 @@ void veil_handle_del(struct veil_handles *l, struct veil_handle *h);
 /* After the session: close and free every handle left on @l. */
 void veil_handles_destroy(struct veil_handles *l);
 
+/*
+ * Answer GETXATTR or LISTXATTR with the @len bytes at @val (fs_reply.c): the
+ * length when the caller asked for it (@size 0), ERANGE when they do not
+ * fit in @size, else the bytes.
+ */
+void veil_reply_xattr(fuse_req_t req, const void *val, size_t len, size_t size);
+
 struct veil_fs {
 	struct veil_volume *v;
 	struct vnode root;

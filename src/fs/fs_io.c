@@ -1144,12 +1144,8 @@ static void reply_counters(fuse_req_t req, struct veil_fs *fs, size_t size)
 		fuse_reply_err(req, ENOMEM);
 	else if (len > XATTR_SIZE_MAX)
 		fuse_reply_err(req, E2BIG);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else if (len > size)
-		fuse_reply_err(req, ERANGE);
 	else
-		fuse_reply_buf(req, buf, len);
+		veil_reply_xattr(req, buf, len, size);
 	free(buf);
 }
 
@@ -1204,12 +1200,8 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 	if (n < 0) {
 		veil_log(LOG_ERR, "%s: xattr %s does not authenticate", path_of(vn), name);
 		fuse_reply_err(req, EIO);
-	} else if (size == 0) {
-		fuse_reply_xattr(req, (size_t)n);
-	} else if ((size_t)n > size) {
-		fuse_reply_err(req, ERANGE);
 	} else {
-		fuse_reply_buf(req, (const char *)val, (size_t)n);
+		veil_reply_xattr(req, val, (size_t)n, size);
 	}
 out:
 	vnode_fd_put(fs, vn);
@@ -1229,10 +1221,7 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (vn->type == S_IFLNK) {
 		/* Symlinks carry no user xattrs (the kernel forbids them). */
-		if (size == 0)
-			fuse_reply_xattr(req, 0);
-		else
-			fuse_reply_buf(req, NULL, 0);
+		veil_reply_xattr(req, NULL, 0, size);
 		return;
 	}
 	fd = vnode_fd_get(fs, vn);
@@ -1271,12 +1260,7 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		memcpy(out + olen, plain, (size_t)n + 1);
 		olen += (size_t)n + 1;
 	}
-	if (size == 0)
-		fuse_reply_xattr(req, olen);
-	else if (olen > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, out, olen);
+	veil_reply_xattr(req, out, olen, size);
 done:
 	vnode_fd_put(fs, vn);
 	free(clist);

@@ -891,12 +891,7 @@ static void rop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	}
 	veil_reverse_xattr(rfs->v->keys, n->path, name, val, (size_t)len, out);
 	len += VEIL_AEAD_NONCE_BYTES + VEIL_AEAD_TAG_BYTES;
-	if (size == 0)
-		fuse_reply_xattr(req, (size_t)len);
-	else if ((size_t)len > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, (const char *)out, (size_t)len);
+	veil_reply_xattr(req, out, (size_t)len, size);
 done:
 	free(val);
 	free(out);
@@ -912,10 +907,7 @@ static void rop_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	ssize_t len;
 
 	if (n->kind != RN_REAL || n->type == S_IFLNK) {
-		if (size == 0)
-			fuse_reply_xattr(req, 0);
-		else
-			fuse_reply_buf(req, NULL, 0);
+		veil_reply_xattr(req, NULL, 0, size);
 		return;
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", n->fd);
@@ -947,12 +939,7 @@ static void rop_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		memcpy(out + olen, cname, (size_t)c + 1);
 		olen += (size_t)c + 1;
 	}
-	if (size == 0)
-		fuse_reply_xattr(req, olen);
-	else if (olen > size)
-		fuse_reply_err(req, ERANGE);
-	else
-		fuse_reply_buf(req, out, olen);
+	veil_reply_xattr(req, out, olen, size);
 done:
 	free(list);
 	free(out);
