@@ -4,6 +4,8 @@
 #                                  0, else "not ok N - ..." (also on stderr,
 #                                  so a failure never shows an empty stderr)
 #                                  and DIAG as "# " lines on stdout and stderr
+#                                  (its last $TAP_DIAG_LINES lines, when the
+#                                  script sets that; else all of it)
 #   tap_done                       prints the plan "1..N"; its status (the
 #                                  script's, when it comes last) is 0 only if
 #                                  no test point failed
@@ -17,7 +19,8 @@ ok() {
 		failed=$((failed + 1))
 		echo "not ok $n - $2"
 		echo "not ok $n - $2" >&2
-		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/# /' | tee /dev/stderr
+		[ -n "${3:-}" ] && printf '%s\n' "$3" | tail -n "${TAP_DIAG_LINES:-+1}" |
+			sed 's/^/# /' | tee /dev/stderr
 	fi
 }
 tap_done() {

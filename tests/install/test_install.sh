@@ -10,19 +10,8 @@
 # usage: test_install.sh BUILDDIR
 set -u
 build=$1
-n=0
-failed=0
-ok() { # ok STATUS DESCRIPTION [DIAG]
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $2"
-		echo "not ok $n - $2" >&2
-		[ -n "${3:-}" ] && printf '%s\n' "$3" | sed 's/^/# /' | tee /dev/stderr
-	fi
-}
+# shellcheck source=../tap.sh
+. "$(dirname "$0")/../tap.sh"
 need() { command -v "$1" >/dev/null || { echo "test_install.sh: program $1 not found (Debian package $2, in .ci/packages.sh)" >&2; exit 1; }; }
 need meson meson
 need bash bash
@@ -204,5 +193,4 @@ r=$(cd "$T" && XDG_RUNTIME_DIR=$T/xdg MANPATH=$P/share/man \
 [ -n "$r" ]
 ok $? "systemd-analyze verify reports a broken copy" "$r"
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

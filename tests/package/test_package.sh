@@ -15,19 +15,11 @@
 set -u
 src=$1
 build=$2
-n=0
-failed=0
-ok() { # ok STATUS DESCRIPTION [DIAG]
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $2"
-		echo "not ok $n - $2" >&2
-		[ -n "${3:-}" ] && printf '%s\n' "$3" | tail -n 40 | sed 's/^/# /' | tee /dev/stderr
-	fi
-}
+# shellcheck source=../tap.sh
+. "$(dirname "$0")/../tap.sh"
+# Read by tap.sh's ok(): of a build or lintian log, the end says what failed.
+# shellcheck disable=SC2034
+TAP_DIAG_LINES=40
 skip_all() {
 	echo "1..0 # SKIP $1"
 	exit "${VEILFS_SKIP_STATUS:-77}"
@@ -263,5 +255,4 @@ for p in "${pkgs[@]}"; do
 	ok $? "dpkg: $p is not installed (status '${st% }')"
 done
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done
