@@ -226,6 +226,17 @@ struct vnode *vnode_of(fuse_req_t req, fuse_ino_t ino);
 struct veil_fs *fs_of(fuse_req_t req);
 /* Find or insert the vnode for backing fd @fd (takes ownership of @fd). */
 struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *err);
+/*
+ * Find the vnode of the object @st describes, which the caller found as
+ * @bname in directory @dir (fstatat) without opening it, and take a lookup
+ * reference; if there is none, insert one for it with no fd (as if evicted:
+ * opened through @dir and @bname when first used, and accepted only if that
+ * is still the same object), and set *@fresh. Not for a new directory
+ * (EINVAL: directories keep their fd; use vnode_get()). NULL with *@err set
+ * on failure.
+ */
+struct vnode *vnode_get_named(struct veil_fs *fs, struct vnode *dir, const char *bname,
+			      const struct stat *st, bool *fresh, int *err);
 void vnode_forget(struct veil_fs *fs, struct vnode *vn, uint64_t n);
 void vnode_set_path(struct vnode *vn, const struct vnode *parent, const char *name);
 /* Borrow the backing fd of @vn (reopened if it was closed); -errno on failure. */

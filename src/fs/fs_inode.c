@@ -360,6 +360,60 @@ struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *
 	return vn;
 }
 
+struct vnode *vnode_get_named(struct veil_fs *fs, struct vnode *dir, const char *bname,
+			      const struct stat *st, bool *fresh, int *err)
+{
+	struct vnode *vn;
+	size_t b;
+
+	*err = 0;
+	*fresh = false;
+	pthread_mutex_lock(&fs->mutex);
+	if (st->st_dev == fs->root.dev && st->st_ino == fs->root.ino) {
+		fs->root.nlookup++;
+		pthread_mutex_unlock(&fs->mutex);
+		return &fs->root;
+	}
+	b = bucket(fs, st->st_dev, st->st_ino);
+	for (vn = fs->buckets[b]; vn; vn = vn->next)
+		if (vn->dev == st->st_dev && vn->ino == st->st_ino)
+			break;
+	if (vn) {
+		vn->nlookup++;
+		pthread_mutex_unlock(&fs->mutex);
+		return vn;
+	}
+	if ((st->st_mode & S_IFMT) == S_IFDIR || dir->type != S_IFDIR) {
+		pthread_mutex_unlock(&fs->mutex);
+		*err = EINVAL; /* directories keep an fd: vnode_get() */
+		return NULL;
+	}
+	vn = malloc(sizeof(*vn));
+	if (vn) {
+		vnode_init(vn, -1, st);
+		vn->bname = strdup(bname);
+	}
+	if (!vn || !vn->bname) {
+		pthread_mutex_unlock(&fs->mutex);
+		if (vn)
+			pthread_mutex_destroy(&vn->lock);
+		free(vn);
+		*err = ENOMEM;
+		return NULL;
+	}
+	vn->nlookup = 1;
+	vn->parent = dir;
+	dir->refs++;
+	vn->next = fs->buckets[b];
+	fs->buckets[b] = vn;
+	fs->count++;
+	if (fs->count > fs->nbuckets)
+		rehash(fs, fs->nbuckets * 2);
+	pthread_mutex_unlock(&fs->mutex);
+	*fresh = true;
+	return vn;
+}
+
 void vnode_forget(struct veil_fs *fs, struct vnode *vn, uint64_t n)
 {
 	struct vnode **pp;
@@ -398,6 +452,13 @@ void vnode_set_name(struct veil_fs *fs, struct vnode *vn, struct vnode *dir, con
 
 	if (vn == &fs->root || vn->type == S_IFDIR)
 		return; /* directories keep their fd: no name needed */
+	pthread_mutex_lock(&fs->mutex);
+	if (vn->parent == dir && vn->bname && strcmp(vn->bname, bname) == 0) {
+		lru_push(fs, vn); /* known by this name already (a listing again) */
+		pthread_mutex_unlock(&fs->mutex);
+		return;
+	}
+	pthread_mutex_unlock(&fs->mutex);
 	copy = strdup(bname);
 	pthread_mutex_lock(&fs->mutex);
 	if (copy && !vn->pinned) {

@@ -952,15 +952,26 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				e.attr.st_mode = (mode_t)d->entry->d_type << 12;
 				entsize = fuse_add_direntry_plus(req, p, rem, name, &e, next);
 			} else {
-				int r = fs_lookup_entry(fs, dir, name, &e);
+				int r;
 
+				/* Whether it fits first: a lookup would have to be undone. */
+				entsize = fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0);
+				if (entsize > rem)
+					break;
+				/*
+				 * The name was decrypted under the dir IV, so the entry is its
+				 * backing name. A conflict copy's shown name, or one under
+				 * another dir IV, is looked up by name: another entry may have
+				 * it.
+				 */
+				if (other_iv || veil_entry_classify(d->entry->d_name) ==
+							VEIL_ENTRY_FOREIGN)
+					r = fs_lookup_entry(fs, dir, name, &e);
+				else
+					r = fs_lookup_listed(fs, dir, name, d->entry->d_name, &e);
 				if (r < 0)
 					goto skip; /* vanished meanwhile */
 				entsize = fuse_add_direntry_plus(req, p, rem, name, &e, next);
-				if (entsize > rem) {
-					vnode_forget(fs, vnode_of(req, e.ino), 1);
-					break;
-				}
 			}
 		} else {
 			struct stat st = { 0 };

@@ -159,39 +159,56 @@ int fs_stat(struct veil_fs *fs, struct vnode *vn, struct stat *st)
 	return fs_fix_attr(fs, vn, st);
 }
 
-/* Look up @name in @dir, filling @e; takes a lookup reference. */
-int fs_lookup_entry(struct veil_fs *fs, struct vnode *dir, const char *name,
-		    struct fuse_entry_param *e)
+/*
+ * Fill @e for the object that backing name @backing (of plaintext @name)
+ * holds in @dir, taking a lookup reference. @listed: @backing was just read
+ * from @dir's listing, so it is known to be @name's backing name; the
+ * object is found by fstatat() and (dev, ino) without opening it when the
+ * daemon knows it already, and a new one that is not a directory or a
+ * symlink gets a vnode without an fd (reopened by name when first used).
+ * Otherwise it is opened (O_PATH) first, as a lookup by name does.
+ */
+static int lookup_backing(struct veil_fs *fs, struct vnode *dir, const char *name,
+			  const char *backing, bool listed, struct fuse_entry_param *e)
 {
-	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
 	struct stat st;
-	struct vnode *vn;
+	struct vnode *vn = NULL;
+	bool fresh = false;
 	int fd, ret, err;
 
 	memset(e, 0, sizeof(*e));
-	ret = fs_existing_backing(fs, dir, name, enc, backing);
-	if (ret < 0)
-		return ret;
-	fd = openat(dir->fd, backing, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT && dir->type == S_IFDIR && learn_alt(dir)) {
-		ret = fs_existing_backing(fs, dir, name, enc, backing);
-		if (ret < 0)
-			return ret;
+	if (listed) {
+		if (fstatat(dir->fd, backing, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		/* A symlink's size is its decrypted target's length: read through its fd. */
+		if (!S_ISLNK(st.st_mode)) {
+			vn = vnode_get_named(fs, dir, backing, &st, &fresh, &err);
+			if (!vn && err != EINVAL) /* EINVAL: a new directory, opened below */
+				return -err;
+		}
+	}
+	if (!vn) {
 		fd = openat(dir->fd, backing, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+			ret = -errno;
+			close(fd);
+			return ret;
+		}
+		vn = vnode_get(fs, fd, &st, &err);
+		if (!vn)
+			return -err;
 	}
-	if (fd < 0)
-		return -errno;
-	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	vn = vnode_get(fs, fd, &st, &err);
-	if (!vn)
-		return -err;
 	vnode_set_path(vn, dir, name);
-	vnode_set_name(fs, vn, dir, backing);
-	if (S_ISREG(st.st_mode)) {
+	if (!fresh)
+		vnode_set_name(fs, vn, dir, backing);
+	/*
+	 * A file this daemon may be writing has its size read under the
+	 * content lock (fs_stat). One without content state was never opened
+	 * or resized here, so the fstatat() above saw no write half done.
+	 */
+	if (S_ISREG(st.st_mode) && (!listed || vnode_content_peek(vn))) {
 		ret = fs_stat(fs, vn, &st);
 		if (ret < 0) {
 			vnode_forget(fs, vn, 1);
@@ -205,6 +222,33 @@ int fs_lookup_entry(struct veil_fs *fs, struct vnode *dir, const char *name,
 	e->attr_timeout = fs->timeout;
 	e->entry_timeout = fs->timeout;
 	return 0;
+}
+
+/* Look up @name in @dir, filling @e; takes a lookup reference. */
+int fs_lookup_entry(struct veil_fs *fs, struct vnode *dir, const char *name,
+		    struct fuse_entry_param *e)
+{
+	char enc[VEIL_ENCNAME_MAX + 1], backing[VEIL_ENCNAME_MAX + 1];
+	int ret;
+
+	memset(e, 0, sizeof(*e));
+	ret = fs_existing_backing(fs, dir, name, enc, backing);
+	if (ret < 0)
+		return ret;
+	ret = lookup_backing(fs, dir, name, backing, false, e);
+	if (ret == -ENOENT && learn_alt(dir)) {
+		ret = fs_existing_backing(fs, dir, name, enc, backing);
+		if (ret < 0)
+			return ret;
+		ret = lookup_backing(fs, dir, name, backing, false, e);
+	}
+	return ret;
+}
+
+int fs_lookup_listed(struct veil_fs *fs, struct vnode *dir, const char *name,
+		     const char *backing, struct fuse_entry_param *e)
+{
+	return lookup_backing(fs, dir, name, backing, true, e);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -13,6 +13,14 @@ int fs_fix_attr(struct veil_fs *fs, struct vnode *vn, struct stat *st);
 int fs_stat(struct veil_fs *fs, struct vnode *vn, struct stat *st);
 int fs_lookup_entry(struct veil_fs *fs, struct vnode *dir, const char *name,
 		    struct fuse_entry_param *e);
+/*
+ * The same for an entry just read from @dir's listing: @backing is its
+ * backing name there, @name what it decrypted to (under @dir's dir IV, so
+ * @backing is what fs_existing_backing() would give): no encryption, and
+ * no open of an object the daemon knows already.
+ */
+int fs_lookup_listed(struct veil_fs *fs, struct vnode *dir, const char *name,
+		     const char *backing, struct fuse_entry_param *e);
 bool fs_new_owner(fuse_req_t req, struct vnode *dir, uid_t *uid, gid_t *gid);
 /* The mode to create an object with in @dir: the kernel's, masked as it must be. */
 mode_t fs_new_mode(fuse_req_t req, struct vnode *dir, mode_t mode);
