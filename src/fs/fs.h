@@ -57,6 +57,24 @@ struct vcontent {
 struct vnode {
 	struct vnode *next; /* hash chain, under fs->mutex */
 	/*
+	 * Non-directories: where the object was last seen, @bname in @parent
+	 * (the parent holds a reference, @refs, for it). Used to reopen an
+	 * evicted fd and to name the file in log lines (vnode_path()); a
+	 * directory's own path comes from its fd. Under fs->mutex.
+	 */
+	struct vnode *parent;
+	char *bname;
+	struct vnode *lru_prev, *lru_next; /* evictable vnodes with an open fd */
+	ino_t ino;
+	uint64_t nlookup; /* under fs->mutex */
+	/* Regular files: NULL until needed; set once, under vnode_lock() (vnode_content()). */
+	struct vcontent *_Atomic content;
+	/*
+	 * The backing st_dev: Linux's stat() reports a 32-bit device number
+	 * (12-bit major, 20-bit minor), so 32 bits hold it exactly.
+	 */
+	uint32_t dev;
+	/*
 	 * O_PATH | O_NOFOLLOW fd on the backing object. Directories keep theirs
 	 * for life. Other objects may have it closed when too many are open
 	 * (fd == -1); it is reopened through @parent and @bname, checked
@@ -66,30 +84,20 @@ struct vnode {
 	 * fs->mutex.
 	 */
 	int fd;
-	int uses;             /* borrowers of fd right now */
-	struct vnode *parent; /* holds a reference (refs) on the parent */
-	char *bname;          /* backing name in @parent */
-	uint64_t refs;        /* children that name this vnode as their parent */
-	struct vnode *lru_prev, *lru_next; /* evictable vnodes with an open fd */
-	dev_t dev;
-	ino_t ino;
-	uint64_t nlookup;   /* under fs->mutex */
-	mode_t type;        /* S_IFMT bits */
+	uint32_t refs;  /* children that name this vnode as their parent */
+	int opens;      /* under vnode_lock() */
+	uint16_t uses;  /* borrowers of fd right now (at most one per request in flight) */
+	uint16_t type;  /* S_IFMT bits */
 	bool pinned;
 	bool iv_valid;
 	/*
 	 * Directories: whether a sync tool left a second dir IV here (a
 	 * directory created on two machines before they synced; format.md §7),
 	 * so names may be under that IV too. Learnt by the first failed lookup
-	 * and by listings. Under @lock.
+	 * and by listings. Under vnode_lock().
 	 */
 	unsigned char alt; /* VN_ALT_* */
-	int opens;
-	pthread_mutex_t lock; /* iv, open count, path, creation of @content */
-	uint8_t iv[VEIL_DIRIV_BYTES];
-	char *path;         /* last known plaintext path, for log lines only */
-	/* Regular files: NULL until needed; set once, under @lock (vnode_content()). */
-	struct vcontent *_Atomic content;
+	uint8_t iv[VEIL_DIRIV_BYTES]; /* under vnode_lock() */
 };
 enum { VN_ALT_UNKNOWN, VN_ALT_NONE, VN_ALT_SOME };
 
@@ -125,10 +133,18 @@ void veil_handles_destroy(struct veil_handles *l);
  */
 void veil_reply_xattr(fuse_req_t req, const void *val, size_t len, size_t size);
 
+#define VN_LOCKS 256
+
 struct veil_fs {
 	struct veil_volume *v;
 	struct vnode root;
 	pthread_mutex_t mutex;
+	/*
+	 * The vnodes' own locks (iv, alt, open count, creation of content,
+	 * the content stamps), striped: a mutex in every vnode would be 40 of
+	 * its bytes. vnode_lock() picks one by address. Never hold two.
+	 */
+	pthread_mutex_t vlocks[VN_LOCKS];
 	struct vnode **buckets; /* nbuckets (a power of two) chains, under mutex */
 	size_t nbuckets;
 	size_t count;
@@ -238,7 +254,20 @@ struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *
 struct vnode *vnode_get_named(struct veil_fs *fs, struct vnode *dir, const char *bname,
 			      const struct stat *st, bool *fresh, int *err);
 void vnode_forget(struct veil_fs *fs, struct vnode *vn, uint64_t n);
-void vnode_set_path(struct vnode *vn, const struct vnode *parent, const char *name);
+/*
+ * The lock of @vn: one of fs->vlocks, shared with other vnodes, so a
+ * thread holding it takes no other vnode's lock.
+ */
+pthread_mutex_t *vnode_lock(struct veil_fs *fs, const struct vnode *vn);
+/*
+ * The plaintext path of @vn ("/dir/file"), for log lines only: built
+ * when asked from the backing path of its directory (which the kernel
+ * keeps current through renames) and its last known name, by decrypting
+ * each component; "?" for a component that does not decrypt. Reads the
+ * backing store: call it only to log, and without holding any lock.
+ */
+#define VEIL_LOG_PATH_MAX 4096
+const char *vnode_path(struct veil_fs *fs, struct vnode *vn, char buf[static VEIL_LOG_PATH_MAX]);
 /* Borrow the backing fd of @vn (reopened if it was closed); -errno on failure. */
 int vnode_fd_get(struct veil_fs *fs, struct vnode *vn);
 void vnode_fd_put(struct veil_fs *fs, struct vnode *vn);
@@ -251,9 +280,15 @@ void vnode_set_name(struct veil_fs *fs, struct vnode *vn, struct vnode *dir, con
  */
 void vnode_name_going(struct veil_fs *fs, struct vnode *dir, const char *bname, dev_t dev,
 		      ino_t ino);
-int vnode_iv(struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES]);
+/*
+ * Object (dev, ino) was renamed from @bname in @dir to @nbname in @ndir:
+ * if its vnode knew it by the old name, it now knows the new one.
+ */
+void vnode_renamed(struct veil_fs *fs, dev_t dev, ino_t ino, struct vnode *dir,
+		   const char *bname, struct vnode *ndir, const char *nbname);
+int vnode_iv(struct veil_fs *fs, struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES]);
 /* The content state of regular file @vn, made on first use; NULL when out of memory. */
-struct vcontent *vnode_content(struct vnode *vn);
+struct vcontent *vnode_content(struct veil_fs *fs, struct vnode *vn);
 /* The content state of @vn if it has one (NULL otherwise); never allocates. */
 struct vcontent *vnode_content_peek(struct vnode *vn);
 /* -ESTALE if @fd (of @vn) was deleted or replaced behind our back, else 0. */

@@ -79,14 +79,14 @@ void veil_log_raw(int prio, const char *line)
 /* Vnodes freed since memory was last given back to the system (see veil_fs_idle()). */
 #define TRIM_AFTER 4096
 
-static size_t bucket_in(size_t nbuckets, dev_t dev, ino_t ino)
+static size_t bucket_in(size_t nbuckets, uint32_t dev, ino_t ino)
 {
 	uint64_t h = ((uint64_t)ino ^ (uint64_t)dev << 40) * 0x9e3779b97f4a7c15ULL;
 
 	return (size_t)(h >> 32) & (nbuckets - 1);
 }
 
-static size_t bucket(const struct veil_fs *fs, dev_t dev, ino_t ino)
+static size_t bucket(const struct veil_fs *fs, uint32_t dev, ino_t ino)
 {
 	return bucket_in(fs->nbuckets, dev, ino);
 }
@@ -144,11 +144,25 @@ static void vnode_init(struct vnode *vn, int fd, const struct stat *st)
 {
 	memset(vn, 0, sizeof(*vn));
 	vn->fd = fd;
-	vn->dev = st->st_dev;
+	vn->dev = (uint32_t)st->st_dev;
 	vn->ino = st->st_ino;
-	vn->type = st->st_mode & S_IFMT;
+	vn->type = (uint16_t)(st->st_mode & S_IFMT);
 	atomic_init(&vn->content, NULL);
-	pthread_mutex_init(&vn->lock, NULL);
+}
+
+/* Is @vn the vnode of backing object @st? */
+static bool same_object(const struct vnode *vn, const struct stat *st)
+{
+	return vn->ino == st->st_ino && vn->dev == (uint32_t)st->st_dev &&
+	       (uint64_t)st->st_dev == vn->dev;
+}
+
+pthread_mutex_t *vnode_lock(struct veil_fs *fs, const struct vnode *vn)
+{
+	uintptr_t a = (uintptr_t)vn;
+
+	/* Vnodes are at least 16 bytes apart: mix the higher bits in. */
+	return &fs->vlocks[(a >> 4 ^ a >> 12) & (VN_LOCKS - 1)];
 }
 
 int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_t fd_cache)
@@ -164,6 +178,8 @@ int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_
 	fs->fd_cache = fd_cache < 16 ? 16 : fd_cache;
 	pthread_mutex_init(&fs->mutex, NULL);
 	veil_handles_init(&fs->handles);
+	for (size_t i = 0; i < VN_LOCKS; i++)
+		pthread_mutex_init(&fs->vlocks[i], NULL);
 	fs->nbuckets = MIN_BUCKETS;
 	fs->buckets = calloc(fs->nbuckets, sizeof(*fs->buckets));
 	if (!fs->buckets)
@@ -174,7 +190,6 @@ int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_
 	vnode_init(&fs->root, fd, &st);
 	fs->root.nlookup = 2;
 	fs->root.pinned = true;
-	fs->root.path = strdup("");
 	return 0;
 }
 
@@ -270,8 +285,6 @@ static void vnode_free(struct veil_fs *fs, struct vnode *vn)
 			free(c);
 		}
 	}
-	pthread_mutex_destroy(&vn->lock);
-	free(vn->path);
 	free(vn->bname);
 	free(vn);
 	fs->freed++;
@@ -293,7 +306,8 @@ void veil_fs_destroy(struct veil_fs *fs)
 	}
 	free(fs->buckets);
 	close(fs->root.fd);
-	free(fs->root.path);
+	for (size_t i = 0; i < VN_LOCKS; i++)
+		pthread_mutex_destroy(&fs->vlocks[i]);
 }
 
 struct veil_fs *fs_of(fuse_req_t req)
@@ -314,7 +328,7 @@ struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *
 	size_t b;
 
 	*err = 0;
-	if (st->st_dev == fs->root.dev && st->st_ino == fs->root.ino) {
+	if (same_object(&fs->root, st)) {
 		close(fd);
 		pthread_mutex_lock(&fs->mutex);
 		fs->root.nlookup++;
@@ -322,9 +336,9 @@ struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *
 		return &fs->root;
 	}
 	pthread_mutex_lock(&fs->mutex);
-	b = bucket(fs, st->st_dev, st->st_ino);
+	b = bucket(fs, (uint32_t)st->st_dev, st->st_ino);
 	for (vn = fs->buckets[b]; vn; vn = vn->next)
-		if (vn->dev == st->st_dev && vn->ino == st->st_ino)
+		if (same_object(vn, st))
 			break;
 	if (vn) {
 		vn->nlookup++;
@@ -369,14 +383,14 @@ struct vnode *vnode_get_named(struct veil_fs *fs, struct vnode *dir, const char 
 	*err = 0;
 	*fresh = false;
 	pthread_mutex_lock(&fs->mutex);
-	if (st->st_dev == fs->root.dev && st->st_ino == fs->root.ino) {
+	if (same_object(&fs->root, st)) {
 		fs->root.nlookup++;
 		pthread_mutex_unlock(&fs->mutex);
 		return &fs->root;
 	}
-	b = bucket(fs, st->st_dev, st->st_ino);
+	b = bucket(fs, (uint32_t)st->st_dev, st->st_ino);
 	for (vn = fs->buckets[b]; vn; vn = vn->next)
-		if (vn->dev == st->st_dev && vn->ino == st->st_ino)
+		if (same_object(vn, st))
 			break;
 	if (vn) {
 		vn->nlookup++;
@@ -395,8 +409,6 @@ struct vnode *vnode_get_named(struct veil_fs *fs, struct vnode *dir, const char 
 	}
 	if (!vn || !vn->bname) {
 		pthread_mutex_unlock(&fs->mutex);
-		if (vn)
-			pthread_mutex_destroy(&vn->lock);
 		free(vn);
 		*err = ENOMEM;
 		return NULL;
@@ -461,7 +473,7 @@ void vnode_set_name(struct veil_fs *fs, struct vnode *vn, struct vnode *dir, con
 	pthread_mutex_unlock(&fs->mutex);
 	copy = strdup(bname);
 	pthread_mutex_lock(&fs->mutex);
-	if (copy && !vn->pinned) {
+	if (copy) {
 		struct vnode *old = vn->parent;
 
 		free(vn->bname);
@@ -488,7 +500,7 @@ static int reopen(struct vnode *vn)
 
 	if (fd < 0)
 		return errno == ENOENT ? -ESTALE : -errno;
-	if (fstat(fd, &st) < 0 || st.st_dev != vn->dev || st.st_ino != vn->ino) {
+	if (fstat(fd, &st) < 0 || !same_object(vn, &st)) {
 		close(fd);
 		return -ESTALE;
 	}
@@ -528,15 +540,26 @@ void vnode_fd_put(struct veil_fs *fs, struct vnode *vn)
 	pthread_mutex_unlock(&fs->mutex);
 }
 
+/* The vnode of (dev, ino), if there is one (fs->mutex held). */
+static struct vnode *find(struct veil_fs *fs, dev_t dev, ino_t ino)
+{
+	struct vnode *vn;
+
+	if ((uint64_t)dev != (uint32_t)dev)
+		return NULL;
+	for (vn = fs->buckets[bucket(fs, (uint32_t)dev, ino)]; vn; vn = vn->next)
+		if (vn->dev == (uint32_t)dev && vn->ino == ino)
+			return vn;
+	return NULL;
+}
+
 void vnode_name_going(struct veil_fs *fs, struct vnode *dir, const char *bname, dev_t dev,
 		      ino_t ino)
 {
 	struct vnode *vn;
 
 	pthread_mutex_lock(&fs->mutex);
-	for (vn = fs->buckets[bucket(fs, dev, ino)]; vn; vn = vn->next)
-		if (vn->dev == dev && vn->ino == ino)
-			break;
+	vn = find(fs, dev, ino);
 	if (vn && vn->type != S_IFDIR && !vn->pinned && vn->parent == dir && vn->bname &&
 	    strcmp(vn->bname, bname) == 0) {
 		if (vn->fd < 0) {
@@ -554,39 +577,137 @@ void vnode_name_going(struct veil_fs *fs, struct vnode *dir, const char *bname, 
 	pthread_mutex_unlock(&fs->mutex);
 }
 
-void vnode_set_path(struct vnode *vn, const struct vnode *parent, const char *name)
+void vnode_renamed(struct veil_fs *fs, dev_t dev, ino_t ino, struct vnode *dir,
+		   const char *bname, struct vnode *ndir, const char *nbname)
 {
-	char *p = NULL;
+	char *copy = strdup(nbname);
+	struct vnode *vn;
 
-	pthread_mutex_lock((pthread_mutex_t *)&parent->lock);
-	if (asprintf(&p, "%s/%s", parent->path ? parent->path : "?", name) < 0)
-		p = NULL;
-	pthread_mutex_unlock((pthread_mutex_t *)&parent->lock);
-	if (!p)
-		return;
-	pthread_mutex_lock(&vn->lock);
-	free(vn->path);
-	vn->path = p;
-	pthread_mutex_unlock(&vn->lock);
+	if (!copy)
+		return; /* the old name stays: only log lines use it now (pinned) */
+	pthread_mutex_lock(&fs->mutex);
+	vn = find(fs, dev, ino);
+	if (vn && vn->type != S_IFDIR && vn->parent == dir && vn->bname &&
+	    strcmp(vn->bname, bname) == 0) {
+		free(vn->bname);
+		vn->bname = copy;
+		copy = NULL;
+		if (ndir != dir) {
+			ndir->refs++;
+			vn->parent = ndir;
+			unref_parent(fs, dir);
+		}
+		lru_push(fs, vn);
+	}
+	pthread_mutex_unlock(&fs->mutex);
+	free(copy);
 }
 
-int vnode_iv(struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES])
+/* The target of /proc/self/fd/@fd in @buf (terminated): its length, or -1. */
+static ssize_t fd_target(int fd, char *buf, size_t n)
 {
+	char proc[64];
+	ssize_t len;
+
+	fd_proc_path(fd, proc);
+	len = readlink(proc, buf, n - 1);
+	if (len < 0 || (size_t)len >= n - 1)
+		return -1;
+	buf[len] = '\0';
+	return len;
+}
+
+static void path_add(char *buf, size_t *len, const char *comp)
+{
+	int n = snprintf(buf + *len, VEIL_LOG_PATH_MAX - *len, "/%s", comp);
+
+	if (n > 0)
+		*len += (size_t)n < VEIL_LOG_PATH_MAX - *len ? (size_t)n : VEIL_LOG_PATH_MAX - 1 - *len;
+}
+
+const char *vnode_path(struct veil_fs *fs, struct vnode *vn, char buf[static VEIL_LOG_PATH_MAX])
+{
+	char root[VEIL_LOG_PATH_MAX], cpath[2 * VEIL_LOG_PATH_MAX], name[VEIL_NAME_MAX + 1];
+	uint8_t iv[VEIL_DIRIV_BYTES];
+	ssize_t rl, cl = -1;
+	size_t len = 0;
+	char *rel, *comp, *save = NULL;
+	int dfd = fs->root.fd;
+	bool blind;
+
+	snprintf(buf, VEIL_LOG_PATH_MAX, "%s", vn == &fs->root ? "/" : "?");
+	if (vn == &fs->root)
+		return buf;
+	rl = fd_target(fs->root.fd, root, sizeof(root));
+	if (rl < 0)
+		return buf;
+	if (rl == 1)
+		rl = 0; /* the cipher dir is "/" */
+	/*
+	 * The backing path, relative to the cipher dir: a directory's from its
+	 * fd, the kernel's current name for it; a file's from its directory's
+	 * and its last known name there. Parents keep their fd while the
+	 * mutex holds them.
+	 */
+	pthread_mutex_lock(&fs->mutex);
+	if (vn->type == S_IFDIR) {
+		cl = fd_target(vn->fd, cpath, VEIL_LOG_PATH_MAX);
+	} else if (vn->parent && vn->bname) {
+		cl = fd_target(vn->parent->fd, cpath, VEIL_LOG_PATH_MAX);
+		if (cl >= 0)
+			cl += snprintf(cpath + cl, sizeof(cpath) - (size_t)cl, "/%s", vn->bname);
+	}
+	pthread_mutex_unlock(&fs->mutex);
+	if (cl < 0 || cl < rl || memcmp(cpath, root, (size_t)rl) != 0 ||
+	    (cpath[rl] != '/' && cpath[rl] != '\0'))
+		return buf; /* outside the cipher dir (gone, or moved away) */
+	rel = cpath + rl;
+	/* Decrypt each name under its directory's IV, read afresh. */
+	blind = veil_diriv_read(dfd, iv) < 0;
+	for (comp = strtok_r(rel, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+		bool other;
+		long n = blind ? -1 : veil_entry_decode_ex(fs->v, dfd, iv, comp, name, &other);
+		char *more = save && *save ? save : NULL;
+
+		path_add(buf, &len, n >= 0 ? name : "?");
+		if (!more || blind)
+			continue;
+		{
+			int nfd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (dfd != fs->root.fd)
+				close(dfd);
+			dfd = nfd;
+			blind = dfd < 0 || veil_diriv_read(dfd, iv) < 0;
+		}
+	}
+	if (dfd >= 0 && dfd != fs->root.fd)
+		close(dfd);
+	if (len == 0)
+		snprintf(buf, VEIL_LOG_PATH_MAX, "/");
+	return buf;
+}
+
+int vnode_iv(struct veil_fs *fs, struct vnode *vn, uint8_t iv[static VEIL_DIRIV_BYTES])
+{
+	pthread_mutex_t *lock = vnode_lock(fs, vn);
 	int ret = 0;
 
-	pthread_mutex_lock(&vn->lock);
+	pthread_mutex_lock(lock);
 	if (!vn->iv_valid) {
 		ret = veil_diriv_read(vn->fd, vn->iv);
 		if (ret == 0)
 			vn->iv_valid = true;
-		else
-			veil_log(LOG_ERR, "directory %s: cannot read its directory IV: %s",
-				 vn->path && vn->path[0] ? vn->path : "/",
-				 ret == -EBADMSG ? "malformed" : strerror(-ret));
 	}
 	if (ret == 0)
 		memcpy(iv, vn->iv, VEIL_DIRIV_BYTES);
-	pthread_mutex_unlock(&vn->lock);
+	pthread_mutex_unlock(lock);
+	if (ret < 0) {
+		char path[VEIL_LOG_PATH_MAX];
+
+		veil_log(LOG_ERR, "directory %s: cannot read its directory IV: %s",
+			 vnode_path(fs, vn, path), ret == -EBADMSG ? "malformed" : strerror(-ret));
+	}
 	/* Out of fds or memory is not damage: say so rather than EIO. */
 	if (ret == -EMFILE || ret == -ENFILE || ret == -ENOMEM)
 		return ret;
@@ -598,13 +719,13 @@ struct vcontent *vnode_content_peek(struct vnode *vn)
 	return atomic_load_explicit(&vn->content, memory_order_acquire);
 }
 
-struct vcontent *vnode_content(struct vnode *vn)
+struct vcontent *vnode_content(struct veil_fs *fs, struct vnode *vn)
 {
 	struct vcontent *c = vnode_content_peek(vn);
 
 	if (c)
 		return c;
-	pthread_mutex_lock(&vn->lock);
+	pthread_mutex_lock(vnode_lock(fs, vn));
 	c = atomic_load_explicit(&vn->content, memory_order_relaxed);
 	if (!c) {
 		c = calloc(1, sizeof(*c));
@@ -613,7 +734,7 @@ struct vcontent *vnode_content(struct vnode *vn)
 			atomic_store_explicit(&vn->content, c, memory_order_release);
 		}
 	}
-	pthread_mutex_unlock(&vn->lock);
+	pthread_mutex_unlock(vnode_lock(fs, vn));
 	return c;
 }
 

@@ -59,13 +59,9 @@ static void vdir_close(struct veil_handle *h)
 	free(d);
 }
 
-static const char *path_of(struct vnode *vn)
-{
-	return vn->path && vn->path[0] ? vn->path : "/";
-}
 
 /* Map a core error to the FUSE boundary, logging authentication failures once. */
-static int boundary_err(struct vnode *vn, const struct veil_fstate *st, int err)
+static int boundary_err(struct veil_fs *fs, struct vnode *vn, const struct veil_fstate *st, int err)
 {
 	if (err == -EBADMSG) {
 		time_t now = time(NULL);
@@ -74,15 +70,15 @@ static int boundary_err(struct vnode *vn, const struct veil_fstate *st, int err)
 		struct vcontent *c = vnode_content_peek(vn);
 
 		/* The kernel retries a failed read (readahead, then the page): log it once. */
-		pthread_mutex_lock(&vn->lock);
+		pthread_mutex_lock(vnode_lock(fs, vn));
 		again = c && c->logged_block == st->bad_block + 1 && now - c->logged_at < 60;
 		if (c) {
 			c->logged_block = st->bad_block + 1;
 			c->logged_at = now;
 		}
-		pthread_mutex_unlock(&vn->lock);
+		pthread_mutex_unlock(vnode_lock(fs, vn));
 		if (!again)
-			veil_log(LOG_ERR, "%s: block %llu: %s", path_of(vn),
+			veil_log(LOG_ERR, "%s: block %llu: %s", path_of(fs, vn),
 				 (unsigned long long)st->bad_block,
 				 veil_block_fault_str(st->fault));
 		return EIO;
@@ -111,18 +107,18 @@ static bool same_ts(const struct timespec *a, const struct timespec *b)
 }
 
 /* Record the backing file as we leave it (caller holds c->io exclusively). */
-static void stamp(struct vnode *vn, struct vcontent *c, int fd)
+static void stamp(struct veil_fs *fs, struct vnode *vn, struct vcontent *c, int fd)
 {
 	struct stat st;
 
-	pthread_mutex_lock(&vn->lock);
+	pthread_mutex_lock(vnode_lock(fs, vn));
 	c->stamp_valid = fstat(fd, &st) == 0;
 	if (c->stamp_valid) {
 		c->stamp_mtime = st.st_mtim;
 		c->stamp_ctime = st.st_ctim;
 		c->stamp_size = st.st_size;
 	}
-	pthread_mutex_unlock(&vn->lock);
+	pthread_mutex_unlock(vnode_lock(fs, vn));
 }
 
 /* Does the process behind @req hold CAP_FSETID? (uid 0 if /proc says nothing.) */
@@ -176,6 +172,7 @@ static bool caller_in_group(fuse_req_t req, gid_t gid)
  */
 static bool kill_setid(fuse_req_t req, struct vnode *vn, int fd)
 {
+	struct veil_fs *fs = fs_of(req);
 	struct stat st;
 	mode_t kill = 0;
 
@@ -194,7 +191,7 @@ static bool kill_setid(fuse_req_t req, struct vnode *vn, int fd)
 		fd_proc_path(fd, proc);
 		if (chmod(proc, st.st_mode & 07777 & ~kill) == 0)
 			return true;
-		veil_log(LOG_WARNING, "%s: cannot clear set-id bits: %s", path_of(vn),
+		veil_log(LOG_WARNING, "%s: cannot clear set-id bits: %s", path_of(fs, vn),
 			 strerror(errno));
 	}
 	return false;
@@ -205,14 +202,14 @@ static bool kill_setid(fuse_req_t req, struct vnode *vn, int fd)
  * are good; 0, we have no record; -1, changed behind our back (another
  * daemon on the same cipher dir, a sync client writing in place).
  */
-static int unchanged(struct vnode *vn, struct vcontent *c, int fd)
+static int unchanged(struct veil_fs *fs, struct vnode *vn, struct vcontent *c, int fd)
 {
 	struct stat st;
 	int same;
 
 	if (fstat(fd, &st) < 0)
 		return 0;
-	pthread_mutex_lock(&vn->lock);
+	pthread_mutex_lock(vnode_lock(fs, vn));
 	same = !c->stamp_valid ? 0 :
 	       !c->changed_outside && same_ts(&st.st_mtim, &c->stamp_mtime) &&
 	       same_ts(&st.st_ctim, &c->stamp_ctime) && st.st_size == c->stamp_size ? 1 : -1;
@@ -221,7 +218,7 @@ static int unchanged(struct vnode *vn, struct vcontent *c, int fd)
 	c->stamp_mtime = st.st_mtim;
 	c->stamp_ctime = st.st_ctim;
 	c->stamp_size = st.st_size;
-	pthread_mutex_unlock(&vn->lock);
+	pthread_mutex_unlock(vnode_lock(fs, vn));
 	return same;
 }
 
@@ -231,29 +228,29 @@ static int unchanged(struct vnode *vn, struct vcontent *c, int fd)
  * ctime), someone rewrote it meanwhile and the cached header may be stale.
  * Caller holds c->io exclusively.
  */
-static void revalidate(struct vnode *vn, struct vcontent *c, int fd)
+static void revalidate(struct veil_fs *fs, struct vnode *vn, struct vcontent *c, int fd)
 {
 	struct stat st;
 	bool same;
 
-	pthread_mutex_lock(&vn->lock);
+	pthread_mutex_lock(vnode_lock(fs, vn));
 	same = c->stamp_valid && fstat(fd, &st) == 0 && same_ts(&st.st_mtim, &c->stamp_mtime) &&
 	       same_ts(&st.st_ctim, &c->stamp_ctime) && st.st_size == c->stamp_size;
 	if (!same) {
 		veil_file_forget(&c->fst);
 		c->changed_outside = true;
 	}
-	pthread_mutex_unlock(&vn->lock);
+	pthread_mutex_unlock(vnode_lock(fs, vn));
 }
 
 /* First opener of a file: the backing file may have changed while closed. */
-static void note_open(struct vnode *vn, struct vcontent *c)
+static void note_open(struct veil_fs *fs, struct vnode *vn, struct vcontent *c)
 {
 	pthread_rwlock_wrlock(&c->io);
-	pthread_mutex_lock(&vn->lock);
+	pthread_mutex_lock(vnode_lock(fs, vn));
 	if (vn->opens++ == 0)
 		veil_file_forget(&c->fst);
-	pthread_mutex_unlock(&vn->lock);
+	pthread_mutex_unlock(vnode_lock(fs, vn));
 	pthread_rwlock_unlock(&c->io);
 }
 
@@ -261,7 +258,7 @@ static int finish_open(fuse_req_t req, struct veil_fs *fs, fuse_ino_t ino, struc
 		       int fd, struct fuse_file_info *fi)
 {
 	struct vfile *f = malloc(sizeof(*f));
-	struct vcontent *c = vnode_content(vn);
+	struct vcontent *c = vnode_content(fs, vn);
 	int ret = 0;
 
 	if (!f || !c) {
@@ -272,7 +269,7 @@ static int finish_open(fuse_req_t req, struct veil_fs *fs, fuse_ino_t ino, struc
 	f->fd = fd;
 	f->flags = fi->flags;
 	f->written = (fi->flags & O_ACCMODE) != O_RDONLY;
-	note_open(vn, c);
+	note_open(fs, vn, c);
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
 		pthread_rwlock_wrlock(&c->io);
 		ret = veil_file_truncate(&fs->v->cc, fd, &c->fst, 0);
@@ -280,10 +277,10 @@ static int finish_open(fuse_req_t req, struct veil_fs *fs, fuse_ino_t ino, struc
 			(void)kill_setid(req, vn, fd); /* the kernel leaves O_TRUNC to us */
 		pthread_rwlock_unlock(&c->io);
 		if (ret < 0) {
-			ret = -boundary_err(vn, &c->fst, ret);
-			pthread_mutex_lock(&vn->lock);
+			ret = -boundary_err(fs, vn, &c->fst, ret);
+			pthread_mutex_lock(vnode_lock(fs, vn));
 			vn->opens--;
-			pthread_mutex_unlock(&vn->lock);
+			pthread_mutex_unlock(vnode_lock(fs, vn));
 			close(fd);
 			free(f);
 			return ret;
@@ -291,7 +288,7 @@ static int finish_open(fuse_req_t req, struct veil_fs *fs, fuse_ino_t ino, struc
 	}
 	fi->fh = (uint64_t)(uintptr_t)f;
 	veil_handle_add(&fs->handles, &f->h, vfile_close);
-	switch (unchanged(vn, c, fd)) {
+	switch (unchanged(fs, vn, c, fd)) {
 	case 1:
 		fi->keep_cache = 1;
 		break;
@@ -337,7 +334,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		/* A damaged size shows as 0 in listings; opening it must not look fine. */
 		if (veil_file_size(fd, fs->v->cc.bs, &size) == -EBADMSG) {
 			veil_log(LOG_ERR, "%s: cipher file has an impossible size (damaged)",
-				 path_of(vn));
+				 path_of(fs, vn));
 			close(fd);
 			fuse_reply_err(req, EIO);
 			return;
@@ -443,7 +440,7 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct veil_fs *fs = fs_of(req);
 	struct vnode *vn = vnode_of(req, ino);
 	struct veil_fstate st;
-	struct vcontent *c = vnode_content(vn); /* made by the open */
+	struct vcontent *c = vnode_content(fs, vn); /* made by the open */
 	uint8_t *buf = c ? malloc(size ? size : 1) : NULL;
 	ssize_t n;
 
@@ -457,7 +454,7 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	n = veil_file_read(&fs->v->cc, vfile_of(fi)->fd, &st, buf, size, (uint64_t)off);
 	pthread_rwlock_unlock(&c->io);
 	if (n < 0)
-		fuse_reply_err(req, boundary_err(vn, &st, (int)n));
+		fuse_reply_err(req, boundary_err(fs, vn, &st, (int)n));
 	else
 		fuse_reply_buf(req, (const char *)buf, (size_t)n);
 	veil_wipe(&st, sizeof(st));
@@ -479,7 +476,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	c = vnode_content(vn); /* made by the open */
+	c = vnode_content(fs, vn); /* made by the open */
 	if (!c) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -515,11 +512,11 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	n = veil_file_write(&fs->v->cc, f->fd, &c->fst, buf, size, (uint64_t)off);
 	if (n > 0 && kill_setid(req, vn, f->fd))
 		veil_inval_attr(fs, ino);
-	stamp(vn, c, f->fd);
+	stamp(fs, vn, c, f->fd);
 	pthread_rwlock_unlock(&c->io);
 	if (n < 0) {
 		free(inval);
-		fuse_reply_err(req, boundary_err(vn, &c->fst, (int)n));
+		fuse_reply_err(req, boundary_err(fs, vn, &c->fst, (int)n));
 	} else if (inval) {
 		veil_inval_reply_write(fs, inval, req, ino, off, (size_t)n);
 	} else {
@@ -555,18 +552,19 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct veil_fs *fs = fs_of(req);
 	struct vnode *vn = vnode_of(req, ino);
 	struct vfile *f = vfile_of(fi);
 
-	veil_handle_del(&fs_of(req)->handles, &f->h);
+	veil_handle_del(&fs->handles, &f->h);
 	/* RELEASE errors never reach the application; the log has them. */
 	if (close(f->fd) < 0 && f->written)
 		veil_log(LOG_ERR, "%s: closing the cipher file failed, data written "
-			 "may be lost: %s", path_of(vn), strerror(errno));
+			 "may be lost: %s", path_of(fs, vn), strerror(errno));
 	free(f);
-	pthread_mutex_lock(&vn->lock);
+	pthread_mutex_lock(vnode_lock(fs, vn));
 	vn->opens--;
-	pthread_mutex_unlock(&vn->lock);
+	pthread_mutex_unlock(vnode_lock(fs, vn));
 	fuse_reply_err(req, 0);
 }
 
@@ -582,7 +580,7 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 static int truncate_vnode(fuse_req_t req, struct veil_fs *fs, struct vnode *vn,
 			  struct fuse_file_info *fi, uint64_t size)
 {
-	struct vcontent *c = vnode_content(vn);
+	struct vcontent *c = vnode_content(fs, vn);
 	int fd, ret;
 
 	if (!c)
@@ -594,13 +592,13 @@ static int truncate_vnode(fuse_req_t req, struct veil_fs *fs, struct vnode *vn,
 	if (fd < 0)
 		return fd;
 	pthread_rwlock_wrlock(&c->io);
-	revalidate(vn, c, fd);
+	revalidate(fs, vn, c, fd);
 	ret = veil_file_truncate(&fs->v->cc, fd, &c->fst, size);
 	if (ret < 0)
-		ret = -boundary_err(vn, &c->fst, ret);
+		ret = -boundary_err(fs, vn, &c->fst, ret);
 	else
 		(void)kill_setid(req, vn, fd); /* the SETATTR reply carries the mode */
-	stamp(vn, c, fd);
+	stamp(fs, vn, c, fd);
 	pthread_rwlock_unlock(&c->io);
 	if (!fi || fd != vfile_of(fi)->fd)
 		close(fd);
@@ -677,7 +675,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	 * file without content state was never opened: no pages, no record.
 	 */
 	if (vn->type == S_IFREG && !(to_set & FUSE_SET_ATTR_SIZE) && vnode_content_peek(vn))
-		stamp(vn, vnode_content_peek(vn), fd);
+		stamp(fs, vn, vnode_content_peek(vn), fd);
 	ret = fs_stat(fs, vn, &st);
 out:
 	vnode_fd_put(fs, vn);
@@ -709,7 +707,7 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	c = vnode_content(vn); /* made by the open */
+	c = vnode_content(fs, vn); /* made by the open */
 	if (!c) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -721,10 +719,10 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off
 		ret = veil_file_truncate(&fs->v->cc, f->fd, &c->fst,
 					 (uint64_t)offset + (uint64_t)length);
 	if (ret < 0)
-		ret = -boundary_err(vn, &c->fst, ret);
+		ret = -boundary_err(fs, vn, &c->fst, ret);
 	else if (kill_setid(req, vn, f->fd))
 		veil_inval_attr(fs, ino);
-	stamp(vn, c, f->fd);
+	stamp(fs, vn, c, f->fd);
 	pthread_rwlock_unlock(&c->io);
 	fuse_reply_err(req, -ret);
 }
@@ -764,6 +762,7 @@ static bool empty_without_iv(int dfd)
 
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct veil_fs *fs = fs_of(req);
 	struct vnode *vn = vnode_of(req, ino);
 	struct vdir *d = calloc(1, sizeof(*d));
 	int ret;
@@ -773,7 +772,7 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	/* Every entry such a directory holds is skipped as a leftover: no IV is used. */
-	ret = empty_without_iv(vn->fd) ? 0 : vnode_iv(vn, d->iv);
+	ret = empty_without_iv(vn->fd) ? 0 : vnode_iv(fs, vn, d->iv);
 	if (ret < 0)
 		goto err;
 	d->fd = -1;
@@ -889,9 +888,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		n = veil_entry_decode_ex(fs->v, d->fd, d->iv, d->entry->d_name, name, &other_iv);
 		if (n >= 0 && other_iv) {
 			/* Under another dir IV (§7): lookups must try it too. */
-			pthread_mutex_lock(&dir->lock);
+			pthread_mutex_lock(vnode_lock(fs, dir));
 			dir->alt = VN_ALT_SOME;
-			pthread_mutex_unlock(&dir->lock);
+			pthread_mutex_unlock(vnode_lock(fs, dir));
 		}
 		if (n < 0 && veil_entry_classify(d->entry->d_name) == VEIL_ENTRY_DOT) {
 			n = (long)strlen(d->entry->d_name); /* "." or ".." */
@@ -901,18 +900,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (!fs->readonly && veil_temp_is_name(d->entry->d_name) &&
 			    veil_temp_remove(d->fd, d->entry->d_name, VEIL_TEMP_STALE_ONLY) == 0)
 				veil_log(LOG_INFO, "directory %s: removed a stale leftover of an "
-					 "interrupted operation", path_of(dir));
+					 "interrupted operation", path_of(fs, dir));
 			goto skip;
 		} else if (n < 0 && veil_diriv_conflict_name(d->entry->d_name)) {
 			/* Names made on another machine may be under this second IV. */
-			pthread_mutex_lock(&dir->lock);
+			pthread_mutex_lock(vnode_lock(fs, dir));
 			dir->alt = VN_ALT_SOME;
-			pthread_mutex_unlock(&dir->lock);
+			pthread_mutex_unlock(vnode_lock(fs, dir));
 			if (!foreign_seen(dir, d->entry->d_name))
 				veil_log(LOG_NOTICE,
 					 "directory %s: a second directory IV from a sync tool (%s): "
 					 "names made under it are shown too",
-					 path_of(dir), d->entry->d_name);
+					 path_of(fs, dir), d->entry->d_name);
 			goto skip;
 		} else if (n < 0) {
 			if (!foreign_seen(dir, d->entry->d_name)) {
@@ -937,7 +936,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			cipher_path(fs, dir, cpath, sizeof(cpath));
 			if (fs->log_names)
 				veil_log(LOG_NOTICE, "directory %s: sync conflict copy shown as '%s'",
-					 path_of(dir), name);
+					 path_of(fs, dir), name);
 			else
 				veil_log(LOG_NOTICE,
 					 "cipher directory %s: '%s' is shown as a sync conflict copy",
@@ -968,7 +967,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 							VEIL_ENTRY_FOREIGN)
 					r = fs_lookup_entry(fs, dir, name, &e);
 				else
-					r = fs_lookup_listed(fs, dir, name, d->entry->d_name, &e);
+					r = fs_lookup_listed(fs, dir, d->entry->d_name, &e);
 				if (r < 0)
 					goto skip; /* vanished meanwhile */
 				entsize = fuse_add_direntry_plus(req, p, rem, name, &e, next);
@@ -1209,7 +1208,7 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 	}
 	n = veil_xattr_value_decrypt(fs->v->keys, cname, cval, (size_t)clen, val);
 	if (n < 0) {
-		veil_log(LOG_ERR, "%s: xattr %s does not authenticate", path_of(vn), name);
+		veil_log(LOG_ERR, "%s: xattr %s does not authenticate", path_of(fs, vn), name);
 		fuse_reply_err(req, EIO);
 	} else {
 		veil_reply_xattr(req, val, (size_t)n, size);

@@ -30,7 +30,7 @@ int fs_backing_name(struct veil_fs *fs, struct vnode *dir, const char *name, cha
 
 	if (dir->type != S_IFDIR)
 		return -ENOTDIR;
-	ret = vnode_iv(dir, iv);
+	ret = vnode_iv(fs, dir, iv);
 	if (ret < 0)
 		return ret;
 	if (strlen(name) > VEIL_NAME_MAX)
@@ -54,9 +54,9 @@ int fs_existing_backing(struct veil_fs *fs, struct vnode *dir, const char *name,
 
 	if (ret < 0)
 		return ret;
-	pthread_mutex_lock(&dir->lock);
+	pthread_mutex_lock(vnode_lock(fs, dir));
 	alt = dir->alt == VN_ALT_SOME;
-	pthread_mutex_unlock(&dir->lock);
+	pthread_mutex_unlock(vnode_lock(fs, dir));
 	if (!alt && !veil_conflict_name(name))
 		return ret;
 	if (fstatat(dir->fd, backing, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
@@ -69,7 +69,7 @@ int fs_existing_backing(struct veil_fs *fs, struct vnode *dir, const char *name,
 			return r;
 		}
 	}
-	if (!veil_conflict_name(name) || vnode_iv(dir, iv) < 0 ||
+	if (!veil_conflict_name(name) || vnode_iv(fs, dir, iv) < 0 ||
 	    veil_conflict_find(fs->v, dir->fd, iv, name, backing) < 0)
 		return ret; /* not a conflict copy either: the caller sees ENOENT */
 	return 0;
@@ -79,20 +79,20 @@ int fs_existing_backing(struct veil_fs *fs, struct vnode *dir, const char *name,
  * A lookup in @dir failed with ENOENT: if nobody looked yet, find out
  * whether @dir has a second dir IV. True if it has one (look again).
  */
-static bool learn_alt(struct vnode *dir)
+static bool learn_alt(struct veil_fs *fs, struct vnode *dir)
 {
 	uint8_t alt[VEIL_DIRIV_SECONDARY_MAX][VEIL_DIRIV_BYTES];
 	int state, n;
 
-	pthread_mutex_lock(&dir->lock);
+	pthread_mutex_lock(vnode_lock(fs, dir));
 	state = dir->alt;
-	pthread_mutex_unlock(&dir->lock);
+	pthread_mutex_unlock(vnode_lock(fs, dir));
 	if (state != VN_ALT_UNKNOWN)
 		return false;
 	n = veil_diriv_secondary(dir->fd, alt, VEIL_DIRIV_SECONDARY_MAX);
-	pthread_mutex_lock(&dir->lock);
+	pthread_mutex_lock(vnode_lock(fs, dir));
 	dir->alt = n > 0 ? VN_ALT_SOME : VN_ALT_NONE;
-	pthread_mutex_unlock(&dir->lock);
+	pthread_mutex_unlock(vnode_lock(fs, dir));
 	return n > 0;
 }
 
@@ -104,7 +104,7 @@ int fs_fix_attr(struct veil_fs *fs, struct vnode *vn, struct stat *st)
 
 		if (veil_content_plain_size((uint64_t)st->st_size, fs->v->cc.bs, &size) < 0) {
 			veil_log(LOG_ERR, "%s: cipher file size %lld is impossible (damaged file)",
-				 vn && vn->path ? vn->path : "?", (long long)st->st_size);
+				 vn ? path_of(fs, vn) : "?", (long long)st->st_size);
 			size = 0;
 		}
 		st->st_size = (off_t)size;
@@ -138,10 +138,10 @@ int fs_stat(struct veil_fs *fs, struct vnode *vn, struct stat *st)
 	if (vn->type == S_IFREG) {
 		c = vnode_content_peek(vn);
 		if (!c) {
-			pthread_mutex_lock(&vn->lock);
+			pthread_mutex_lock(vnode_lock(fs, vn));
 			c = vnode_content_peek(vn);
 			if (c)
-				pthread_mutex_unlock(&vn->lock);
+				pthread_mutex_unlock(vnode_lock(fs, vn));
 			else
 				locked = true;
 		}
@@ -152,7 +152,7 @@ int fs_stat(struct veil_fs *fs, struct vnode *vn, struct stat *st)
 	if (c)
 		pthread_rwlock_unlock(&c->io);
 	else if (locked)
-		pthread_mutex_unlock(&vn->lock);
+		pthread_mutex_unlock(vnode_lock(fs, vn));
 	vnode_fd_put(fs, vn);
 	if (r < 0)
 		return r;
@@ -160,16 +160,16 @@ int fs_stat(struct veil_fs *fs, struct vnode *vn, struct stat *st)
 }
 
 /*
- * Fill @e for the object that backing name @backing (of plaintext @name)
- * holds in @dir, taking a lookup reference. @listed: @backing was just read
- * from @dir's listing, so it is known to be @name's backing name; the
+ * Fill @e for the object that backing name @backing holds in @dir, taking
+ * a lookup reference. @listed: @backing was just read from @dir's listing,
+ * so it is known to be the backing name of the plaintext name; the
  * object is found by fstatat() and (dev, ino) without opening it when the
  * daemon knows it already, and a new one that is not a directory or a
  * symlink gets a vnode without an fd (reopened by name when first used).
  * Otherwise it is opened (O_PATH) first, as a lookup by name does.
  */
-static int lookup_backing(struct veil_fs *fs, struct vnode *dir, const char *name,
-			  const char *backing, bool listed, struct fuse_entry_param *e)
+static int lookup_backing(struct veil_fs *fs, struct vnode *dir, const char *backing,
+			  bool listed, struct fuse_entry_param *e)
 {
 	struct stat st;
 	struct vnode *vn = NULL;
@@ -200,7 +200,6 @@ static int lookup_backing(struct veil_fs *fs, struct vnode *dir, const char *nam
 		if (!vn)
 			return -err;
 	}
-	vnode_set_path(vn, dir, name);
 	if (!fresh)
 		vnode_set_name(fs, vn, dir, backing);
 	/*
@@ -235,20 +234,20 @@ int fs_lookup_entry(struct veil_fs *fs, struct vnode *dir, const char *name,
 	ret = fs_existing_backing(fs, dir, name, enc, backing);
 	if (ret < 0)
 		return ret;
-	ret = lookup_backing(fs, dir, name, backing, false, e);
-	if (ret == -ENOENT && learn_alt(dir)) {
+	ret = lookup_backing(fs, dir, backing, false, e);
+	if (ret == -ENOENT && learn_alt(fs, dir)) {
 		ret = fs_existing_backing(fs, dir, name, enc, backing);
 		if (ret < 0)
 			return ret;
-		ret = lookup_backing(fs, dir, name, backing, false, e);
+		ret = lookup_backing(fs, dir, backing, false, e);
 	}
 	return ret;
 }
 
-int fs_lookup_listed(struct veil_fs *fs, struct vnode *dir, const char *name,
-		     const char *backing, struct fuse_entry_param *e)
+int fs_lookup_listed(struct veil_fs *fs, struct vnode *dir, const char *backing,
+		     struct fuse_entry_param *e)
 {
-	return lookup_backing(fs, dir, name, backing, true, e);
+	return lookup_backing(fs, dir, backing, true, e);
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -803,6 +802,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		goto out;
 	}
 	ret = 0;
+	/* The vnodes learn their new names (for log lines: they are pinned). */
+	vnode_renamed(fs, sst.st_dev, sst.st_ino, dir, backing, ndir, nbacking);
+	if (flags & RENAME_EXCHANGE)
+		vnode_renamed(fs, tst.st_dev, tst.st_ino, ndir, nbacking, dir, backing);
 	if (!(flags & RENAME_EXCHANGE) && old_long)
 		veil_longname_remove(dir->fd, backing);
 	if (blob[0])
@@ -834,7 +837,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		vnode_fd_put(fs, vn);
 	}
 	if (n == -EBADMSG) {
-		veil_log(LOG_ERR, "%s: symlink target does not authenticate", vn->path ? vn->path : "?");
+		veil_log(LOG_ERR, "%s: symlink target does not authenticate", path_of(fs, vn));
 		n = -EIO;
 	}
 	if (n < 0)

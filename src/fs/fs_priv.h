@@ -5,6 +5,9 @@
 
 #include "fs.h"
 
+/* The plaintext path of @vn for a log line, valid to the end of the enclosing block. */
+#define path_of(fs, vn) vnode_path((fs), (vn), (char[VEIL_LOG_PATH_MAX]){ 0 })
+
 int fs_backing_name(struct veil_fs *fs, struct vnode *dir, const char *name, char *enc,
 		    char *backing);
 int fs_existing_backing(struct veil_fs *fs, struct vnode *dir, const char *name, char *enc,
@@ -15,12 +18,12 @@ int fs_lookup_entry(struct veil_fs *fs, struct vnode *dir, const char *name,
 		    struct fuse_entry_param *e);
 /*
  * The same for an entry just read from @dir's listing: @backing is its
- * backing name there, @name what it decrypted to (under @dir's dir IV, so
- * @backing is what fs_existing_backing() would give): no encryption, and
- * no open of an object the daemon knows already.
+ * backing name there, one that decrypted under @dir's dir IV (so it is
+ * what fs_existing_backing() would give for that name): no encryption,
+ * and no open of an object the daemon knows already.
  */
-int fs_lookup_listed(struct veil_fs *fs, struct vnode *dir, const char *name,
-		     const char *backing, struct fuse_entry_param *e);
+int fs_lookup_listed(struct veil_fs *fs, struct vnode *dir, const char *backing,
+		     struct fuse_entry_param *e);
 bool fs_new_owner(fuse_req_t req, struct vnode *dir, uid_t *uid, gid_t *gid);
 /* The mode to create an object with in @dir: the kernel's, masked as it must be. */
 mode_t fs_new_mode(fuse_req_t req, struct vnode *dir, mode_t mode);

@@ -10,7 +10,9 @@ must then:
 * return EIO for exactly the damaged blocks (flipped ciphertext byte,
   flipped file-header byte, zeroed block, swapped blocks, cut at a block
   boundary, cut inside a block) and the right data for every other block;
-* log one line naming the plaintext path and the block index;
+* log one line naming the plaintext path and the block index, the
+  path as it is now after renames of the file and of its parent
+  directories, and after a hard link took the place of its old name;
 * on a large file read cold (the kernel's 1 MiB readahead requests, whose
   blocks are decrypted on two threads), return the exact plaintext up to
   a damaged block in the middle and EIO from there, never a byte of it,
@@ -49,6 +51,7 @@ FILES = {
     "rmw": 3 * BLOCK + 17,
     "big": (3 << 20) + 777,     # block 400 damaged: inside the second 1 MiB read
     "bigok": (2 << 20) + 4097,  # intact, read cold in odd-sized pieces
+    "moved": 4 * BLOCK + 21,
 }
 
 
@@ -120,6 +123,8 @@ def main():
     patch("lasttag", flip(-1))
     patch("rmw", flip(HEADER_BYTES + 1 * CBLOCK + 24 + 100))
     patch("big", flip(HEADER_BYTES + 400 * CBLOCK + 24 + 1000))
+    for blk in (1, 2, 3):
+        patch("moved", flip(HEADER_BYTES + blk * CBLOCK + 24 + 7))
 
     m = vol.mount(mnt, fg=True)
     try:
@@ -325,6 +330,31 @@ def main():
             nonlocal_m[0] = vol.mount(mnt, fg=True)
         tap.run("a symlink planted in place of a cipher directory is not followed", planted_dir)
         m = nonlocal_m[0]
+        j = m.p
+
+        def logged_as(path, block):
+            pat = re.compile(r"(^|[^\w/])%s: .*block\D{0,12}\b%d\b" % (re.escape(path), block))
+            got, e = pread_errno(j(path.lstrip("/")), BLOCK, block * BLOCK)
+            check_eq(vfs.errno_name(e), "EIO", "%s block %d" % (path, block))
+            lines = [x for x in m.log().splitlines() if pat.search(x)]
+            check(lines, "no log line names %s with block %d; log:\n%s" % (path, block, m.log()[-1500:]))
+            tap.diag("log: " + lines[0])
+
+        def renamed():
+            # the file was looked up at the top before (listings): move it
+            # two levels down, then rename the directories above it
+            os.lstat(j("moved"))
+            os.makedirs(j("ren/a"))
+            os.rename(j("moved"), j("ren/a/moved"))
+            os.rename(j("ren"), j("ren2"))
+            logged_as("/ren2/a/moved", 1)
+            os.rename(j("ren2/a"), j("ren2/b"))
+            logged_as("/ren2/b/moved", 2)
+            # a second name, then the first goes: the log names the one left
+            os.link(j("ren2/b/moved"), j("ren2/hl"))
+            os.unlink(j("ren2/b/moved"))
+            logged_as("/ren2/hl", 3)
+        tap.run("log lines name the path after renames of the file and its directories", renamed)
     finally:
         m.unmount(quiet=True)
     logs = m.log()
