@@ -149,6 +149,13 @@ struct veil_fs {
 	size_t nbuckets;
 	size_t count;
 	size_t freed; /* vnodes freed since the last malloc_trim() */
+	/*
+	 * What freed directory vnodes had learnt (no second dir IV: a scan of
+	 * the whole directory) and how the directory looked then, so that a
+	 * new vnode of an unchanged directory starts knowing it (fs_inode.c);
+	 * NULL until a directory vnode is freed. Under mutex.
+	 */
+	struct dirnote *dirnotes;
 	double timeout;
 	bool readonly;
 	bool is_root; /* daemon runs as uid 0: give new files to the caller */

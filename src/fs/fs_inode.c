@@ -268,8 +268,86 @@ static void unref_parent(struct veil_fs *fs, struct vnode *vn)
 	}
 }
 
+/*
+ * Whether a directory has a second dir IV takes a scan of all of it
+ * (learn_alt() in fs_ops.c): a directory of thousands of entries whose
+ * vnode the kernel forgot and looked up again (memory pressure,
+ * drop_caches) would be scanned again on its next failed lookup, a cost
+ * that grows with the directory. A freed directory vnode that knew the
+ * answer leaves a note of it with the directory's stamp (times, size,
+ * links); a new vnode of that directory takes the answer over if the stamp
+ * is still the same, that is, if nothing was added since: what it would
+ * know had it not been freed. Direct-mapped, DIRNOTES entries; only "none"
+ * is noted (a directory with one is scanned again, which is only slower).
+ */
+#define DIRNOTES 4096
+
+struct dirnote {
+	ino_t ino;
+	uint64_t stamp;
+	uint32_t dev;
+	bool used;
+};
+
+static uint64_t dir_stamp(const struct stat *st)
+{
+	uint64_t v[6] = { (uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec,
+			  (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
+			  (uint64_t)st->st_size,	(uint64_t)st->st_nlink };
+	uint64_t h = 0x243f6a8885a308d3ULL;
+
+	for (size_t i = 0; i < 6; i++)
+		h = (h ^ v[i]) * 0x9e3779b97f4a7c15ULL + (h >> 29);
+	return h;
+}
+
+static struct dirnote *dirnote_at(struct veil_fs *fs, uint32_t dev, ino_t ino)
+{
+	return &fs->dirnotes[bucket_in(DIRNOTES, dev, ino)];
+}
+
+/* @vn, a directory, is being freed (fs->mutex held). */
+static void dirnote_leave(struct veil_fs *fs, struct vnode *vn)
+{
+	struct dirnote *n;
+	struct stat st;
+	bool none;
+
+	pthread_mutex_lock(vnode_lock(fs, vn));
+	none = vn->alt == VN_ALT_NONE;
+	pthread_mutex_unlock(vnode_lock(fs, vn));
+	if (!none || vn->fd < 0 || fstat(vn->fd, &st) < 0)
+		return;
+	if (!fs->dirnotes)
+		fs->dirnotes = calloc(DIRNOTES, sizeof(*fs->dirnotes));
+	if (!fs->dirnotes)
+		return;
+	n = dirnote_at(fs, vn->dev, vn->ino);
+	n->ino = vn->ino;
+	n->dev = vn->dev;
+	n->stamp = dir_stamp(&st);
+	n->used = true;
+}
+
+/* New vnode @vn of directory @st (fs->mutex held, @vn not yet shared). */
+static void dirnote_take(struct veil_fs *fs, struct vnode *vn, const struct stat *st)
+{
+	struct dirnote *n;
+
+	if (!fs->dirnotes)
+		return;
+	n = dirnote_at(fs, vn->dev, vn->ino);
+	if (n->used && n->ino == vn->ino && n->dev == vn->dev) {
+		if (n->stamp == dir_stamp(st))
+			vn->alt = VN_ALT_NONE;
+		n->used = false;
+	}
+}
+
 static void vnode_free(struct veil_fs *fs, struct vnode *vn)
 {
+	if (vn->type == S_IFDIR)
+		dirnote_leave(fs, vn);
 	lru_unlink(fs, vn);
 	if (vn->fd >= 0) {
 		close(vn->fd);
@@ -305,6 +383,7 @@ void veil_fs_destroy(struct veil_fs *fs)
 		}
 	}
 	free(fs->buckets);
+	free(fs->dirnotes);
 	close(fs->root.fd);
 	for (size_t i = 0; i < VN_LOCKS; i++)
 		pthread_mutex_destroy(&fs->vlocks[i]);
@@ -363,6 +442,8 @@ struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *
 	}
 	vnode_init(vn, fd, st);
 	vn->nlookup = 1;
+	if (vn->type == S_IFDIR)
+		dirnote_take(fs, vn, st);
 	vn->next = fs->buckets[b];
 	fs->buckets[b] = vn;
 	fs->count++;

@@ -6,7 +6,11 @@ Creates N (5000) files and stats them, then reads the counters through
 'veilfs info --mounted' and checks the per-opcode counts against the work
 done; SIGUSR1 logs the same counters; a -d mount logs them at unmount.
 As root, 'echo 2 > /proc/sys/vm/drop_caches' makes the kernel forget the
-inodes: the daemon must then free its nodes (the 'nodes' line drops).
+inodes: the daemon must then free its nodes (the 'nodes' line drops);
+a directory forgotten that way, then given a second dir IV (a sync
+tool's conflict copy, format.md section 7) in the cipher dir, must show the
+names made under that IV on its next lookup (what a freed directory knew
+is reused only while the directory is unchanged).
 
 usage: test_counters.py VEILFS
 """
@@ -166,6 +170,38 @@ def main():
                   "after drop_caches the daemon still holds %d nodes (of %d)" % (values["nodes"], N))
             check(values["fds"] <= values["nodes"], "fds %d > nodes %d" % (values["fds"], values["nodes"]))
         tap.run("after drop_caches the daemon frees its nodes", forget)
+
+        def forgotten_dir_learns():
+            if os.geteuid() != 0:
+                raise vfs.Skip("drop_caches needs root")
+            # "a" and "t" hold one file each, told apart by size in the cipher dir
+            os.mkdir(m.p("a"))
+            os.mkdir(m.p("t"))
+            vfs.write_file(m.p("a/one"), b"1" * 100)
+            vfs.write_file(m.p("t/two"), b"2" * 5000)
+            check(not os.path.exists(m.p("a/two")), "a/two before the move")  # "a" learns: no second IV
+            cdir = {}
+            for dp, _, fns in os.walk(vol.dir):
+                files = [f for f in fns if not f.startswith("veilfs.")]
+                if dp != vol.dir and len(files) == 1:
+                    size = os.path.getsize(os.path.join(dp, files[0]))
+                    cdir["t" if size > 1000 else "a"] = (dp, files[0])
+            check_eq(sorted(cdir), ["a", "t"], "cipher dirs of a and t")
+            os.sync()
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("2\n")
+            time.sleep(0.5)
+            # t's name for "two" and t's dir IV move into a's cipher dir, as a
+            # sync tool's conflict copy of a's dir IV
+            (ca, _), (ct, two) = cdir["a"], cdir["t"]
+            with open(os.path.join(ct, "veilfs.diriv"), "rb") as f:
+                iv = f.read()
+            vfs.write_file(os.path.join(ca, "veilfs.sync-conflict-AAAAAAAA.diriv"), iv)
+            os.rename(os.path.join(ct, two), os.path.join(ca, two))
+            got = vfs.read_file(m.p("a/two"))
+            check_eq(got, b"2" * 5000, "a/two, named under the second dir IV")
+        tap.run("a directory forgotten and then given a second dir IV shows its names",
+                forgotten_dir_learns)
 
         def errors():
             r = vfs.run([veilfs, "info", "--mounted", ws.path])
