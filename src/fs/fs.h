@@ -6,14 +6,20 @@
  * fs->root). A vnode holds an O_PATH fd on the backing object and is keyed
  * by the backing (st_dev, st_ino), so hard links share one vnode, one
  * content lock and one file-header cache. While its O_PATH fd is open it
- * pins the backing inode, whose number then cannot be reused. A file's fd
- * may be closed when too many are open (eviction, see struct vnode): the
- * vnode then pins nothing, and is reopened by name and accepted only if
- * the name still holds the same (st_dev, st_ino). An object this daemon
- * unlinks or renames over is pinned first, so only a change made by
- * another program can free an evicted vnode's inode; if its number is then
- * reused at the same name, the vnode serves the new file, as a local file
- * system would after the same delete and create.
+ * pins the backing inode, whose number then cannot be reused. Directories
+ * keep theirs for life. A non-directory often has none: a listing gives
+ * the files it finds a vnode without an fd (reopened by name when first
+ * used), and a file's fd may be closed when too many are open (eviction,
+ * see struct vnode). Such a vnode pins nothing; it is reopened by name and
+ * accepted only if the name still holds the same (st_dev, st_ino) and file
+ * type. An object this daemon unlinks or renames over is pinned first, so
+ * only a change made by another program can free such a vnode's inode.
+ * If its number is then reused for an object of the same type at the same
+ * name, the vnode serves the new object, as a local file system would
+ * after the same delete and create. If it is reused for an object of
+ * another type (anywhere), the old vnode is made stale when a lookup finds
+ * the new object: no lookup returns it again, its operations fail with
+ * ESTALE, and the new object gets a vnode of its own.
  */
 #ifndef VEILFS_FS_H
 #define VEILFS_FS_H
@@ -90,6 +96,12 @@ struct vnode {
 	uint16_t type;  /* S_IFMT bits */
 	bool pinned;
 	bool iv_valid;
+	/*
+	 * Its inode number now names an object of another type: no lookup
+	 * finds it (it stays hashed until FORGET frees it), vnode_fd_get()
+	 * gives -ESTALE. Under fs->mutex.
+	 */
+	bool stale;
 	/*
 	 * Directories: whether a sync tool left a second dir IV here (a
 	 * directory created on two machines before they synced; format.md §7),

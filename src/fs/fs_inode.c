@@ -140,6 +140,8 @@ void veil_fs_idle(struct veil_fs *fs)
 		malloc_trim(0);
 }
 
+static void lru_unlink(struct veil_fs *fs, struct vnode *vn);
+
 static void vnode_init(struct vnode *vn, int fd, const struct stat *st)
 {
 	memset(vn, 0, sizeof(*vn));
@@ -154,7 +156,28 @@ static void vnode_init(struct vnode *vn, int fd, const struct stat *st)
 static bool same_object(const struct vnode *vn, const struct stat *st)
 {
 	return vn->ino == st->st_ino && vn->dev == (uint32_t)st->st_dev &&
-	       (uint64_t)st->st_dev == vn->dev;
+	       (uint64_t)st->st_dev == vn->dev && vn->type == (st->st_mode & S_IFMT);
+}
+
+/*
+ * The vnode of backing object @st in bucket @b, or NULL (fs->mutex held).
+ * A vnode of the same (dev, ino) but another type belonged to an object
+ * that is gone: nothing pinned its inode (a vnode without an fd) and the
+ * number went to the new object. It is made stale: no lookup finds it
+ * again (it stays on its hash chain only so that FORGET and the end of the
+ * session find and free it), and vnode_fd_get() answers -ESTALE for it.
+ */
+static struct vnode *lookup_hashed(struct veil_fs *fs, size_t b, const struct stat *st)
+{
+	for (struct vnode *vn = fs->buckets[b]; vn; vn = vn->next) {
+		if (vn->stale || vn->ino != st->st_ino || vn->dev != (uint32_t)st->st_dev)
+			continue;
+		if (same_object(vn, st))
+			return vn;
+		vn->stale = true;
+		lru_unlink(fs, vn);
+	}
+	return NULL;
 }
 
 pthread_mutex_t *vnode_lock(struct veil_fs *fs, const struct vnode *vn)
@@ -196,7 +219,7 @@ int veil_fs_init(struct veil_fs *fs, struct veil_volume *v, bool readonly, size_
 /* Only vnodes that can be reopened by name sit on the LRU list. */
 static bool evictable(const struct vnode *vn)
 {
-	return vn->type != S_IFDIR && !vn->pinned && vn->parent && vn->bname;
+	return vn->type != S_IFDIR && !vn->pinned && !vn->stale && vn->parent && vn->bname;
 }
 
 static void lru_unlink(struct veil_fs *fs, struct vnode *vn)
@@ -416,9 +439,7 @@ struct vnode *vnode_get(struct veil_fs *fs, int fd, const struct stat *st, int *
 	}
 	pthread_mutex_lock(&fs->mutex);
 	b = bucket(fs, (uint32_t)st->st_dev, st->st_ino);
-	for (vn = fs->buckets[b]; vn; vn = vn->next)
-		if (same_object(vn, st))
-			break;
+	vn = lookup_hashed(fs, b, st);
 	if (vn) {
 		vn->nlookup++;
 		if (vn->fd < 0) {
@@ -470,9 +491,7 @@ struct vnode *vnode_get_named(struct veil_fs *fs, struct vnode *dir, const char 
 		return &fs->root;
 	}
 	b = bucket(fs, (uint32_t)st->st_dev, st->st_ino);
-	for (vn = fs->buckets[b]; vn; vn = vn->next)
-		if (same_object(vn, st))
-			break;
+	vn = lookup_hashed(fs, b, st);
 	if (vn) {
 		vn->nlookup++;
 		pthread_mutex_unlock(&fs->mutex);
@@ -593,6 +612,10 @@ int vnode_fd_get(struct veil_fs *fs, struct vnode *vn)
 	int fd;
 
 	pthread_mutex_lock(&fs->mutex);
+	if (vn->stale) {
+		pthread_mutex_unlock(&fs->mutex);
+		return -ESTALE;
+	}
 	if (vn->fd < 0) {
 		fd = vn->parent && vn->bname ? reopen(vn) : -ESTALE;
 		if (fd == -EMFILE || fd == -ENFILE) {
@@ -629,7 +652,7 @@ static struct vnode *find(struct veil_fs *fs, dev_t dev, ino_t ino)
 	if ((uint64_t)dev != (uint32_t)dev)
 		return NULL;
 	for (vn = fs->buckets[bucket(fs, (uint32_t)dev, ino)]; vn; vn = vn->next)
-		if (vn->dev == (uint32_t)dev && vn->ino == ino)
+		if (!vn->stale && vn->dev == (uint32_t)dev && vn->ino == ino)
 			return vn;
 	return NULL;
 }

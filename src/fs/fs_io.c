@@ -771,6 +771,12 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	/* Only a directory's vnode keeps its fd for good (fs.h): use no other's. */
+	if (vn->type != S_IFDIR) {
+		free(d);
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
 	/* Every entry such a directory holds is skipped as a leftover: no IV is used. */
 	ret = empty_without_iv(vn->fd) ? 0 : vnode_iv(fs, vn, d->iv);
 	if (ret < 0)
