@@ -254,6 +254,22 @@ static void note_open(struct veil_fs *fs, struct vnode *vn, struct vcontent *c)
 	pthread_rwlock_unlock(&c->io);
 }
 
+/* What RELEASE does: drop the handle finish_open() made, its fd and its open count. */
+static void release_file(struct veil_fs *fs, struct vnode *vn, struct fuse_file_info *fi)
+{
+	struct vfile *f = vfile_of(fi);
+
+	veil_handle_del(&fs->handles, &f->h);
+	/* RELEASE errors never reach the application; the log has them. */
+	if (close(f->fd) < 0 && f->written)
+		veil_log(LOG_ERR, "%s: closing the cipher file failed, data written "
+			 "may be lost: %s", path_of(fs, vn), strerror(errno));
+	free(f);
+	pthread_mutex_lock(vnode_lock(fs, vn));
+	vn->opens--;
+	pthread_mutex_unlock(vnode_lock(fs, vn));
+}
+
 static int finish_open(fuse_req_t req, struct veil_fs *fs, fuse_ino_t ino, struct vnode *vn,
 		       int fd, struct fuse_file_info *fi)
 {
@@ -343,8 +359,8 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	ret = finish_open(req, fs, ino, vn, fd, fi);
 	if (ret < 0)
 		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_open(req, fi);
+	else if (fuse_reply_open(req, fi) != 0)
+		release_file(fs, vn, fi); /* the opener is gone: no RELEASE will come */
 }
 
 void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -428,7 +444,11 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	}
 	if (fi->flags & O_TRUNC)
 		e.attr.st_size = 0;
-	fuse_reply_create(req, &e, fi);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		/* The creator is gone: no RELEASE, and no FORGET for this lookup. */
+		release_file(fs, vn, fi);
+		vnode_forget(fs, vn, 1);
+	}
 	return;
 err:
 	fuse_reply_err(req, -ret);
@@ -552,19 +572,7 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct veil_fs *fs = fs_of(req);
-	struct vnode *vn = vnode_of(req, ino);
-	struct vfile *f = vfile_of(fi);
-
-	veil_handle_del(&fs->handles, &f->h);
-	/* RELEASE errors never reach the application; the log has them. */
-	if (close(f->fd) < 0 && f->written)
-		veil_log(LOG_ERR, "%s: closing the cipher file failed, data written "
-			 "may be lost: %s", path_of(fs, vn), strerror(errno));
-	free(f);
-	pthread_mutex_lock(vnode_lock(fs, vn));
-	vn->opens--;
-	pthread_mutex_unlock(vnode_lock(fs, vn));
+	release_file(fs_of(req), vnode_of(req, ino), fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -799,7 +807,10 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uint64_t)(uintptr_t)d;
 	fi->cache_readdir = 0;
 	veil_handle_add(&fs_of(req)->handles, &d->h, vdir_close);
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) != 0) { /* the opener is gone: no RELEASEDIR will come */
+		veil_handle_del(&fs_of(req)->handles, &d->h);
+		vdir_close(&d->h);
+	}
 	return;
 err:
 	free(d);

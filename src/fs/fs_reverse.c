@@ -631,7 +631,10 @@ static void rop_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 				 st.st_ino, h->hdr);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	veil_handle_add(&rfs->handles, &h->h, rhandle_close);
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) != 0) { /* the opener is gone: no RELEASE will come */
+		veil_handle_del(&rfs->handles, &h->h);
+		rhandle_close(&h->h);
+	}
 }
 
 static void rop_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -772,7 +775,10 @@ out:
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
 	veil_handle_add(&rfs->handles, &d->h, rdir_close);
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) != 0) { /* the opener is gone: no RELEASEDIR will come */
+		veil_handle_del(&rfs->handles, &d->h);
+		rdir_close(&d->h);
+	}
 }
 
 static void rdo_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
