@@ -417,15 +417,19 @@ out:
 }
 
 /*
- * Leftovers of an interrupted earlier run in a directory of NEWDIR: every
- * temporary name there is ours (a file copied under veilfs.tmp.rekey*, a
+ * Leftovers of an interrupted earlier run in a directory of NEWDIR: the
+ * directory lock keeps out every other writer of NEWDIR's tree, so such a
+ * temporary name is ours (a file copied under veilfs.tmp.rekey*, a
  * directory made under veilfs.tmp.d*, a dir IV or long-name sidecar
- * written under veilfs.tmp.*), so all of them go, at once and not only
- * when stale. Names this process is using are never touched (temp.h).
+ * written under veilfs.tmp.*) and goes at once, not only when stale. Not
+ * the header's (veilfs.tmp.conf*, NEWDIR's root): passwd and key add or
+ * remove lock the header file, not the directory, and may be writing one
+ * right now; those go only when stale, an old header overwritten first
+ * (temp.h). Names this process is using are never touched.
  */
 static void drop_leftovers(int ddir)
 {
-	(void)!veil_temp_sweep(ddir, 0);
+	(void)!veil_temp_sweep(ddir, VEIL_TEMP_CONF_STALE_ONLY);
 }
 
 /* The walker's visit: what each class of entry of the old volume becomes. */
@@ -843,9 +847,10 @@ int veil_cmd_rekey(const struct veil_command *cmd, struct veil_args *a)
 		veil_secure_free(nm);
 	}
 	/*
-	 * NEWDIR is this rekey's alone until it ends: a mount of it (shared
-	 * lock), fsck --repair or a second rekey into it (exclusive) is
-	 * refused, so every temporary name found there is a leftover of ours.
+	 * NEWDIR's tree is this rekey's alone until it ends: a mount of it
+	 * (shared lock), fsck --repair or a second rekey into it (exclusive)
+	 * is refused. Header writers (passwd, key add/remove) lock the header
+	 * file instead and are not kept out: see drop_leftovers.
 	 */
 	if (ret == 0 && flock(r.neu->dirfd, LOCK_EX | LOCK_NB) < 0) {
 		veil_err("rekey: %s is mounted or in use by another veilfs command; refusing to "

@@ -554,53 +554,8 @@ int veil_header_store(int dirfd, const char *name, const struct veil_header *h, 
 	return store_at(dirfd, name, h, exclusive, &renamed);
 }
 
-#define OLD_KIND "confold"
-#define OLD_PREFIX VEIL_TEMP_PREFIX OLD_KIND
-
-/*
- * Overwrite every byte of the regular file @name with random data, then
- * unlink it. Whoever can write the conf directory may swap @name for a
- * symlink at any moment: after the check, the file is reached only through
- * the descriptor of the inode that was checked (the mode is changed with
- * fchmod, the reopening for writing must find that same inode), never by a
- * name that chmod or open would follow. The live header @live (may be
- * NULL) is only unlinked.
- */
-static void wipe_unlink(int dirfd, const char *name, const struct stat *live)
-{
-	uint8_t junk[VEIL_HEADER_MAX_BYTES];
-	struct stat st, wst;
-	int rfd, fd;
-
-	rfd = veil_open_regular(dirfd, name, O_RDONLY | O_NONBLOCK, &st);
-	if (rfd < 0)
-		goto unlink;
-	if (live && st.st_ino == live->st_ino && st.st_dev == live->st_dev)
-		goto close;
-	/* The old header is mode 0400: its owner may make it writable again. */
-	if (fchmod(rfd, 0600) < 0)
-		goto close;
-	fd = veil_open_regular(dirfd, name, O_WRONLY, &wst);
-	if (fd < 0)
-		goto close;
-	if (wst.st_ino == st.st_ino && wst.st_dev == st.st_dev) {
-		for (off_t off = 0; off < st.st_size; off += (off_t)sizeof(junk)) {
-			size_t n = (size_t)(st.st_size - off) < sizeof(junk)
-					   ? (size_t)(st.st_size - off)
-					   : sizeof(junk);
-
-			veil_random(junk, n);
-			if (pwrite(fd, junk, n, off) != (ssize_t)n)
-				break;
-		}
-		(void)!fsync(fd);
-	}
-	close(fd);
-close:
-	close(rfd);
-unlink:
-	unlinkat(dirfd, name, 0);
-}
+#define OLD_KIND VEIL_TEMP_CONFOLD_KIND
+#define OLD_PREFIX VEIL_TEMP_CONFOLD_PREFIX
 
 /*
  * Old headers a crash left behind during an earlier replace: wipe them now.
@@ -622,7 +577,7 @@ static void wipe_leftovers(int dirfd, const char *name)
 	}
 	while ((e = readdir(d)))
 		if (strncmp(e->d_name, OLD_PREFIX, strlen(OLD_PREFIX)) == 0)
-			wipe_unlink(dirfd, e->d_name, have_live ? &live : NULL);
+			(void)veil_temp_wipe_unlink(dirfd, e->d_name, have_live ? &live : NULL);
 	closedir(d);
 }
 
@@ -711,7 +666,7 @@ int veil_header_replace(int dirfd, const char *name, const struct veil_header *h
 		veil_temp_release(old);
 		goto out;
 	}
-	wipe_unlink(dirfd, old, NULL);
+	(void)veil_temp_wipe_unlink(dirfd, old, NULL);
 	veil_temp_release(old);
 	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {

@@ -14,6 +14,7 @@
 
 #include "crypto.h"
 #include "names.h"
+#include "safe.h"
 
 /* A temporary directory nests at most one level (mkdir's IV file). */
 #define PURGE_DEPTH_MAX 4
@@ -85,6 +86,76 @@ bool veil_temp_in_use(const char *name)
 	return found;
 }
 
+int veil_temp_wipe_unlink(int dfd, const char *name, const struct stat *keep)
+{
+	uint8_t junk[4096];
+	struct stat st, wst;
+	int rfd, fd;
+
+	rfd = veil_open_regular(dfd, name, O_RDONLY | O_NONBLOCK, &st);
+	if (rfd < 0)
+		goto unlink;
+	if (keep && st.st_ino == keep->st_ino && st.st_dev == keep->st_dev)
+		goto close;
+	/* An old header is mode 0400: its owner may make it writable again. */
+	if (fchmod(rfd, 0600) < 0)
+		goto close;
+	/* Whoever can write @dfd may swap @name meanwhile: same inode only. */
+	fd = veil_open_regular(dfd, name, O_WRONLY, &wst);
+	if (fd < 0)
+		goto close;
+	if (wst.st_ino == st.st_ino && wst.st_dev == st.st_dev) {
+		for (off_t off = 0; off < st.st_size; off += (off_t)sizeof(junk)) {
+			size_t n = (size_t)(st.st_size - off) < sizeof(junk)
+					   ? (size_t)(st.st_size - off)
+					   : sizeof(junk);
+
+			veil_random(junk, n);
+			if (pwrite(fd, junk, n, off) != (ssize_t)n)
+				break;
+		}
+		(void)!fsync(fd);
+	}
+	close(fd);
+close:
+	close(rfd);
+unlink:
+	return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/*
+ * Old header leftover @name (lstat @st) of @dfd: overwrite and unlink it,
+ * unless it is still linked under a non-temporary name of @dfd. That is
+ * the live header itself, which a crash between the link and the switch
+ * leaves under both names: then it is only unlinked.
+ */
+static int remove_old_header(int dfd, const char *name, const struct stat *st)
+{
+	struct stat live, *keep = NULL;
+	struct dirent *de;
+	DIR *d = NULL;
+	int fd;
+
+	if (S_ISREG(st->st_mode) && st->st_nlink > 1) {
+		fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		d = fd >= 0 ? fdopendir(fd) : NULL;
+		if (!d) {
+			if (fd >= 0)
+				close(fd);
+			/* Cannot tell: never risk overwriting a live header. */
+			return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+		}
+		while (!keep && (de = readdir(d)))
+			if (veil_entry_classify(de->d_name) != VEIL_ENTRY_TEMP &&
+			    veil_entry_classify(de->d_name) != VEIL_ENTRY_DOT &&
+			    fstatat(dfd, de->d_name, &live, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    live.st_ino == st->st_ino && live.st_dev == st->st_dev)
+				keep = &live;
+		closedir(d);
+	}
+	return veil_temp_wipe_unlink(dfd, name, keep);
+}
+
 /*
  * Empty and remove directory @name of @pfd, which we own (claimed): only
  * its dir IV and temporary names go. Returns 0 or -errno (-ENOTEMPTY when
@@ -152,6 +223,13 @@ int veil_temp_remove(int dfd, const char *name, unsigned int flags)
 		return errno == ENOENT ? 0 : -errno;
 	if ((flags & VEIL_TEMP_STALE_ONLY) && !veil_temp_is_stale(&st, time(NULL)))
 		return -EBUSY;
+	if ((flags & VEIL_TEMP_CONF_STALE_ONLY) &&
+	    strncmp(name, VEIL_TEMP_CONF_PREFIX, strlen(VEIL_TEMP_CONF_PREFIX)) == 0 &&
+	    !veil_temp_is_stale(&st, time(NULL)))
+		return -EBUSY;
+	if (strncmp(name, VEIL_TEMP_CONFOLD_PREFIX, strlen(VEIL_TEMP_CONFOLD_PREFIX)) == 0 &&
+	    !S_ISDIR(st.st_mode))
+		return remove_old_header(dfd, name, &st);
 	if (!S_ISDIR(st.st_mode))
 		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
 	/* Claim it first (see veilfs/temp.h): from here on it is ours alone. */

@@ -55,10 +55,38 @@ bool veil_temp_in_use(const char *name);
 
 /* veil_temp_remove / veil_temp_sweep: only stale leftovers. */
 #define VEIL_TEMP_STALE_ONLY 1u
+/*
+ * ...only stale leftovers of the header's kinds (VEIL_TEMP_CONF_PREFIX),
+ * others at once: header writers (passwd, key add/remove) lock the header
+ * file, not its directory, so a directory lock does not keep them out.
+ */
+#define VEIL_TEMP_CONF_STALE_ONLY 2u
 
 /*
- * Remove leftover @name of directory @dfd: a file or symlink is unlinked,
- * a directory claimed and emptied as described above. Names in use by this
+ * Temporary names of the header (header.c): "veilfs.tmp.conf.*" a new
+ * header being written, "veilfs.tmp.confold*" a link to the old header
+ * kept while it is replaced. An old header holds the key slots of old
+ * passphrases: such a leftover is overwritten before it is unlinked.
+ */
+#define VEIL_TEMP_CONF_PREFIX VEIL_TEMP_PREFIX "conf"
+#define VEIL_TEMP_CONFOLD_KIND "confold"
+#define VEIL_TEMP_CONFOLD_PREFIX VEIL_TEMP_PREFIX VEIL_TEMP_CONFOLD_KIND
+
+/*
+ * Overwrite every byte of the regular file @name of @dfd with random data,
+ * fsync, then unlink @name. The file is reached only through the
+ * descriptor of the inode checked (never through a symlink). When that
+ * inode is @keep's (may be NULL; the live header a crash left linked under
+ * @name), it is only unlinked. A name that is not a regular file is only
+ * unlinked. Returns 0 when @name is gone, or -errno.
+ */
+int veil_temp_wipe_unlink(int dfd, const char *name, const struct stat *keep);
+
+/*
+ * Remove leftover @name of directory @dfd: a file or symlink is unlinked
+ * (an old header, VEIL_TEMP_CONFOLD_PREFIX, is overwritten first unless it
+ * is still linked under a non-temporary name of @dfd: the live header a
+ * crash left), a directory claimed and emptied as described above. Names in use by this
  * process are never touched; with VEIL_TEMP_STALE_ONLY neither are fresh
  * ones. Returns 0 when the name is gone (also if someone else removed or
  * finished it first), -EBUSY when it was left alone (in use, fresh, or not

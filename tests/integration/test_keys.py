@@ -249,6 +249,17 @@ def test_rekey(tap, veilfs, ws):
         write_file(os.path.join(td, "veilfs.diriv"), os.urandom(16))
         write_file(os.path.join(td, "veilfs.tmp.0badcafe0badcafe"), b"y")
         planted.append(td)
+    # An old header copy a crashed passwd of NEWDIR left (stale): its key
+    # slots must be overwritten, not only unlinked. A second link outside
+    # NEWDIR shows what becomes of its blocks.
+    old_hdr = os.path.join(new, "veilfs.tmp.confold0123456789abcdef")
+    old_bytes = open(os.path.join(new, "veilfs.conf"), "rb").read()
+    write_file(old_hdr, old_bytes)
+    outside = os.path.join(ws.path, "confold-outside-link")
+    os.link(old_hdr, outside)
+    t = time.time() - 7200
+    os.utime(old_hdr, (t, t))
+    planted.append(old_hdr)
 
     def rerun():
         r = run(args, stdin=stdin, timeout=600)
@@ -258,6 +269,10 @@ def test_rekey(tap, veilfs, ws):
                       for n in dns + fns), "temporary names left in the new volume")
         left = [p for p in planted if os.path.lexists(p)]
         check(not left, "leftovers of the killed run kept: %s" % left)
+        with open(outside, "rb") as f:
+            got = f.read()
+        check(len(got) == len(old_bytes) and got != old_bytes,
+              "the old header leftover was overwritten before it was removed")
     tap.run("the rerun with the same arguments completes it", rerun)
 
     def compare():

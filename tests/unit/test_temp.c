@@ -160,6 +160,84 @@ static void test_remove(void)
 	   "other entries stay, however old (%d)", r);
 }
 
+/* Does file @name of @dfd hold exactly @want (@n bytes)? */
+static bool holds(int dfd, const char *name, const char *want, size_t n)
+{
+	char buf[256];
+	int fd = openat(dfd, name, O_RDONLY);
+	ssize_t got;
+
+	if (fd < 0)
+		return false;
+	got = read(fd, buf, sizeof(buf));
+	close(fd);
+	return got == (ssize_t)n && memcmp(buf, want, n) == 0;
+}
+
+/* Old headers (veilfs.tmp.confold*) are overwritten before they go. */
+static void test_old_header(void)
+{
+	static const char slots[] = "old header: key slots of a revoked passphrase";
+	const size_t n = sizeof(slots) - 1;
+	struct stat st;
+	int r, dfd, efd;
+
+	mkdirat(rootfd, "hdr", 0700);
+	mkdirat(rootfd, "elsewhere", 0700);
+	dfd = openat(rootfd, "hdr", O_RDONLY | O_DIRECTORY);
+	efd = openat(rootfd, "elsewhere", O_RDONLY | O_DIRECTORY);
+
+	/* A second link outside shows what happens to the blocks. */
+	write_file_at(dfd, "veilfs.tmp.confold0123456789abcdef", slots, n);
+	linkat(dfd, "veilfs.tmp.confold0123456789abcdef", efd, "copy", 0);
+	r = veil_temp_remove(dfd, "veilfs.tmp.confold0123456789abcdef", 0);
+	ok(r == 0 && !exists(dfd, "veilfs.tmp.confold0123456789abcdef"),
+	   "an old header leftover is removed (%d)", r);
+	ok(fstatat(efd, "copy", &st, 0) == 0 && st.st_size == (off_t)n && !holds(efd, "copy", slots, n),
+	   "...its bytes overwritten first, not only unlinked");
+
+	/* The same through a sweep, as the mount and a rekey rerun do. */
+	write_file_at(dfd, "veilfs.tmp.confold00000000000000aa", slots, n);
+	unlinkat(efd, "copy", 0);
+	linkat(dfd, "veilfs.tmp.confold00000000000000aa", efd, "copy", 0);
+	age(dfd, "veilfs.tmp.confold00000000000000aa", VEIL_TEMP_STALE_SECONDS + 5);
+	r = veil_temp_sweep(dfd, VEIL_TEMP_STALE_ONLY);
+	ok(r == 0 && count_prefix(dfd, VEIL_TEMP_PREFIX) == 0 && !holds(efd, "copy", slots, n),
+	   "a stale-only sweep overwrites a stale old header too (%d)", r);
+
+	/* A crash before the switch: the leftover is the live header itself. */
+	write_file_at(dfd, VEIL_CONF_NAME, slots, n);
+	linkat(dfd, VEIL_CONF_NAME, dfd, "veilfs.tmp.confold00000000000000bb", 0);
+	r = veil_temp_sweep(dfd, 0);
+	ok(r == 0 && !exists(dfd, "veilfs.tmp.confold00000000000000bb") &&
+		   holds(dfd, VEIL_CONF_NAME, slots, n),
+	   "a leftover linked to the live header is only unlinked (%d)", r);
+
+	/* Header writers lock the header file: their fresh names may stay. */
+	write_file_at(dfd, "veilfs.tmp.conf.0000abcd", slots, n);
+	write_file_at(dfd, "veilfs.tmp.confold00000000000000cc", slots, n);
+	unlinkat(efd, "copy", 0);
+	linkat(dfd, "veilfs.tmp.confold00000000000000cc", efd, "copy", 0);
+	write_file_at(dfd, "veilfs.tmp.rekey00000000000000dd", "x", 1);
+	r = veil_temp_sweep(dfd, VEIL_TEMP_CONF_STALE_ONLY);
+	ok(r == 2 && exists(dfd, "veilfs.tmp.conf.0000abcd") &&
+		   exists(dfd, "veilfs.tmp.confold00000000000000cc") &&
+		   holds(efd, "copy", slots, n) && !exists(dfd, "veilfs.tmp.rekey00000000000000dd"),
+	   "VEIL_TEMP_CONF_STALE_ONLY keeps fresh header temporaries, takes others (%d)", r);
+	age(dfd, "veilfs.tmp.conf.0000abcd", VEIL_TEMP_STALE_SECONDS + 5);
+	age(dfd, "veilfs.tmp.confold00000000000000cc", VEIL_TEMP_STALE_SECONDS + 5);
+	r = veil_temp_sweep(dfd, VEIL_TEMP_CONF_STALE_ONLY);
+	ok(r == 0 && count_prefix(dfd, VEIL_TEMP_PREFIX) == 0 && !holds(efd, "copy", slots, n),
+	   "...and takes them once stale, the old header overwritten (%d)", r);
+
+	unlinkat(efd, "copy", 0);
+	unlinkat(dfd, VEIL_CONF_NAME, 0);
+	close(efd);
+	close(dfd);
+	unlinkat(rootfd, "hdr", AT_REMOVEDIR);
+	unlinkat(rootfd, "elsewhere", AT_REMOVEDIR);
+}
+
 int main(void)
 {
 	if (veil_crypto_init() < 0)
@@ -169,6 +247,7 @@ int main(void)
 		return 1;
 	test_predicates();
 	test_remove();
+	test_old_header();
 	close(rootfd);
 	tmpdir_rm(root);
 	return tap_done();
