@@ -298,10 +298,23 @@ static void unref_parent(struct veil_fs *fs, struct vnode *vn)
  * drop_caches) would be scanned again on its next failed lookup, a cost
  * that grows with the directory. A freed directory vnode that knew the
  * answer leaves a note of it with the directory's stamp (times, size,
- * links); a new vnode of that directory takes the answer over if the stamp
- * is still the same, that is, if nothing was added since: what it would
- * know had it not been freed. Direct-mapped, DIRNOTES entries; only "none"
- * is noted (a directory with one is scanned again, which is only slower).
+ * links, blocks); a new vnode of that directory takes the answer over if
+ * the stamp is still the same, that is, if nothing was added since: what
+ * it would know had it not been freed. Direct-mapped, DIRNOTES entries;
+ * only "none" is noted (a directory with one is scanned again, which is
+ * only slower).
+ *
+ * A stamp shows a change only if the change gets other times than the
+ * noted ones. A store that keeps whole seconds or coarser (FAT: 2 s, some
+ * network and FUSE stores) can add a second dir IV in the same tick, with
+ * size and links unchanged, and local stores stamp changes with a clock
+ * tick of some milliseconds. So a note is left only when the directory's
+ * times have a sub-second part (neither is a whole second: a store with
+ * fine times) and are both at least a second older than the daemon's
+ * clock (no change can still come in their tick). Otherwise the new vnode
+ * scans, as it would without notes: directories changed in the last
+ * second, or on a coarse store, pay the scan; long-unchanged ones, the
+ * case the notes are for, do not.
  */
 #define DIRNOTES 4096
 
@@ -314,14 +327,28 @@ struct dirnote {
 
 static uint64_t dir_stamp(const struct stat *st)
 {
-	uint64_t v[6] = { (uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec,
+	uint64_t v[7] = { (uint64_t)st->st_ctim.tv_sec, (uint64_t)st->st_ctim.tv_nsec,
 			  (uint64_t)st->st_mtim.tv_sec, (uint64_t)st->st_mtim.tv_nsec,
-			  (uint64_t)st->st_size,	(uint64_t)st->st_nlink };
+			  (uint64_t)st->st_size,	(uint64_t)st->st_nlink,
+			  (uint64_t)st->st_blocks };
 	uint64_t h = 0x243f6a8885a308d3ULL;
 
-	for (size_t i = 0; i < 6; i++)
+	for (size_t i = 0; i < 7; i++)
 		h = (h ^ v[i]) * 0x9e3779b97f4a7c15ULL + (h >> 29);
 	return h;
+}
+
+/* Can @st's stamp show every later change (see above)? */
+static bool stamp_settled(const struct stat *st)
+{
+	struct timespec now;
+
+	if (st->st_ctim.tv_nsec == 0 && st->st_mtim.tv_nsec == 0)
+		return false; /* whole seconds: a store with coarse times */
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0)
+		return false;
+	/* Seconds 2 apart: at least one second of age. */
+	return now.tv_sec - st->st_ctim.tv_sec >= 2 && now.tv_sec - st->st_mtim.tv_sec >= 2;
 }
 
 static struct dirnote *dirnote_at(struct veil_fs *fs, uint32_t dev, ino_t ino)
@@ -339,7 +366,7 @@ static void dirnote_leave(struct veil_fs *fs, struct vnode *vn)
 	pthread_mutex_lock(vnode_lock(fs, vn));
 	none = vn->alt == VN_ALT_NONE;
 	pthread_mutex_unlock(vnode_lock(fs, vn));
-	if (!none || vn->fd < 0 || fstat(vn->fd, &st) < 0)
+	if (!none || vn->fd < 0 || fstat(vn->fd, &st) < 0 || !stamp_settled(&st))
 		return;
 	if (!fs->dirnotes)
 		fs->dirnotes = calloc(DIRNOTES, sizeof(*fs->dirnotes));
