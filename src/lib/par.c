@@ -3,6 +3,7 @@
 #include "par.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <unistd.h>
 
@@ -14,6 +15,46 @@ static void (*job_fn)(void *, size_t);
 static void *job_ctx;
 static size_t job_lo, job_hi;
 static pid_t owner_pid;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/*
+ * fork() from any thread of the application: hold mu across it, so that
+ * the child never inherits it locked by a thread it does not have (the
+ * helper, or a reader inside veil_par_for).
+ */
+static void before_fork(void)
+{
+	pthread_mutex_lock(&mu);
+}
+
+static void parent_after_fork(void)
+{
+	pthread_mutex_unlock(&mu);
+}
+
+/*
+ * The child has only the thread that forked: no helper, no job under way
+ * (a job of another thread of the parent is that thread's, which the child
+ * does not have either). Start afresh; the first large loop in the child
+ * starts a helper of its own. The condition variables may hold the
+ * parent's waiters: initialise them anew.
+ */
+static void child_after_fork(void)
+{
+	pthread_mutex_init(&mu, NULL);
+	pthread_cond_init(&cv_job, NULL);
+	pthread_cond_init(&cv_done, NULL);
+	started = busy = has_job = job_done = unusable = false;
+	job_fn = NULL;
+	job_ctx = NULL;
+	owner_pid = 0;
+}
+
+static void install_atfork(void)
+{
+	if (pthread_atfork(before_fork, parent_after_fork, child_after_fork) != 0)
+		unusable = true; /* single-threaded, then: nothing to fork wrongly */
+}
 
 static void *helper(void *arg)
 {
@@ -38,21 +79,33 @@ static bool claim(void)
 {
 	bool ok = false;
 
+	pthread_once(&atfork_once, install_atfork);
 	pthread_mutex_lock(&mu);
-	/* A forked child has no helper thread, whatever the flags say. */
+	/* A child forked without the handlers (a raw clone): no helper. */
 	if (started && owner_pid != getpid())
 		unusable = true;
 	if (!started && !unusable) {
+		sigset_t all, old;
 		pthread_t t;
 		pthread_attr_t a;
 
+		/*
+		 * The helper inherits the signal mask: with every signal blocked
+		 * it never runs a handler of the application's.
+		 */
+		sigfillset(&all);
 		pthread_attr_init(&a);
 		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-		if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || pthread_create(&t, &a, helper, NULL) != 0)
+		if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || pthread_sigmask(SIG_SETMASK, &all, &old) != 0)
 			unusable = true;
 		else {
-			started = true;
-			owner_pid = getpid();
+			if (pthread_create(&t, &a, helper, NULL) != 0)
+				unusable = true;
+			else {
+				started = true;
+				owner_pid = getpid();
+			}
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 		}
 		pthread_attr_destroy(&a);
 	}
@@ -67,12 +120,19 @@ static bool claim(void)
 void veil_par_for(size_t n, void (*fn)(void *ctx, size_t i), void *ctx)
 {
 	size_t half = n / 2;
+	int cs;
 
 	if (n < 16 || !claim()) {
 		for (size_t i = 0; i < n; i++)
 			fn(ctx, i);
 		return;
 	}
+	/*
+	 * The helper works on the caller's buffers until the job is done: the
+	 * caller must not be cancelled in between (the wait below is a
+	 * cancellation point).
+	 */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	pthread_mutex_lock(&mu);
 	job_fn = fn;
 	job_ctx = ctx;
@@ -89,4 +149,5 @@ void veil_par_for(size_t n, void (*fn)(void *ctx, size_t i), void *ctx)
 		pthread_cond_wait(&cv_done, &mu);
 	busy = false;
 	pthread_mutex_unlock(&mu);
+	pthread_setcancelstate(cs, NULL);
 }
