@@ -196,8 +196,9 @@ int veilfs_file_stat(struct veilfs_file *f, struct veilfs_stat *st) VEILFS_MUST_
  * Read and authenticate every block of @f up to its end as it is now, the
  * end block's mark included: 0 if the whole file is intact, -EBADMSG if a
  * block was altered or damaged or the file was cut short (also at a block
- * boundary), or -errno. Returns no data; a later change of the file is not
- * covered (reads still check each block they return).
+ * boundary), or -errno. Returns no data and decrypts nothing: each block's
+ * tag alone is checked. A later change of the file is not covered (reads
+ * still check each block they return).
  */
 int veilfs_file_verify(struct veilfs_file *f) VEILFS_MUST_CHECK;
 

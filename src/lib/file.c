@@ -259,7 +259,10 @@ static void open_one(void *ctx, size_t i)
 	uint64_t bend = umin(bstart + c->bs, j->size);
 	uint64_t lo = umax(j->pos, bstart), hi = umin(j->end, bend);
 	bool whole = lo == bstart && hi == bend;
-	uint8_t *dst = whole ? j->out + (bstart - j->off) : lo == j->pos ? j->lo_blk : j->hi_blk;
+	uint8_t *dst = !j->out ? NULL
+		       : whole ? j->out + (bstart - j->off)
+		       : lo == j->pos ? j->lo_blk
+				      : j->hi_blk;
 	enum veil_block_fault f;
 
 	if (boff + blen > j->got) {
@@ -271,12 +274,13 @@ static void open_one(void *ctx, size_t i)
 		j->fault[i] = (uint8_t)f;
 		return;
 	}
-	if (!whole)
+	if (dst && !whole)
 		memcpy(j->out + (lo - j->off), dst + (lo - bstart), (size_t)(hi - lo));
 }
 
-ssize_t veil_file_read(const struct veil_content_ctx *c, int fd, struct veil_fstate *st,
-		       void *buf, size_t n, uint64_t off)
+/* veil_file_read; @buf NULL: only check the blocks' tags, decrypt nothing. */
+static ssize_t read_or_verify(const struct veil_content_ctx *c, int fd, struct veil_fstate *st,
+			      void *buf, size_t n, uint64_t off)
 {
 	uint8_t *out = buf;
 	uint64_t csize, size, pos, end;
@@ -336,9 +340,22 @@ out:
 	veil_wipe(t->blk, c->bs);
 	veil_wipe(t->oldl, c->bs);
 	/* A failed read leaves no plaintext in the caller's buffer, not even of good blocks. */
-	if (ret < 0)
+	if (ret < 0 && out)
 		veil_wipe(out, (size_t)(end - off));
 	return ret;
+}
+
+ssize_t veil_file_read(const struct veil_content_ctx *c, int fd, struct veil_fstate *st,
+		       void *buf, size_t n, uint64_t off)
+{
+	return read_or_verify(c, fd, st, buf, n, off);
+}
+
+int veil_file_verify(const struct veil_content_ctx *c, int fd, struct veil_fstate *st)
+{
+	ssize_t ret = read_or_verify(c, fd, st, NULL, SIZE_MAX, 0);
+
+	return ret < 0 ? (int)ret : 0;
 }
 
 /* One write in progress: the plaintext view of the file after the write. */

@@ -53,6 +53,13 @@ void veil_file_forget(struct veil_fstate *st);
 
 ssize_t veil_file_read(const struct veil_content_ctx *c, int fd, struct veil_fstate *st,
 		       void *buf, size_t n, uint64_t off) VEIL_MUST_CHECK;
+/*
+ * Check the whole file as veil_file_read would read it, from its header to
+ * its end block, by the blocks' tags alone: no plaintext is produced.
+ * 0, or what veil_file_read would return (-EBADMSG with the fault in @st).
+ */
+int veil_file_verify(const struct veil_content_ctx *c, int fd,
+		     struct veil_fstate *st) VEIL_MUST_CHECK;
 ssize_t veil_file_write(const struct veil_content_ctx *c, int fd, struct veil_fstate *st,
 			const void *buf, size_t n, uint64_t off) VEIL_MUST_CHECK;
 int veil_file_truncate(const struct veil_content_ctx *c, int fd, struct veil_fstate *st,

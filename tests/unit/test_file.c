@@ -753,6 +753,39 @@ static void test_parallel_read(void)
 	free(buf);
 }
 
+/* veil_file_verify: the same verdicts as a read of the whole file, tags only. */
+static void test_verify(const uint8_t *data)
+{
+	struct veil_fstate st;
+	uint8_t b[VEIL_BLOCK_OVERHEAD + BS];
+	int fd, r;
+
+	fd = make_file(data, 40 * BS + 100);
+	memset(&st, 0, sizeof(st));
+	r = veil_file_verify(&cc, fd, &st);
+	ok(r == 0, "a 41-block file verifies (%d)", r);
+	raw_read(fd, 30, b, sizeof(b));
+	b[VEIL_BLOCK_OVERHEAD + 7] ^= 1;
+	raw_write(fd, 30, b, sizeof(b));
+	memset(&st, 0, sizeof(st));
+	r = veil_file_verify(&cc, fd, &st);
+	ok(r == -EBADMSG && st.bad_block == 30, "a flipped bit in block 30 is found (%d, at %llu)",
+	   r, (unsigned long long)st.bad_block);
+	b[VEIL_BLOCK_OVERHEAD + 7] ^= 1;
+	raw_write(fd, 30, b, sizeof(b));
+	ftruncate(fd, (off_t)veil_content_block_offset(40, BS));
+	memset(&st, 0, sizeof(st));
+	r = veil_file_verify(&cc, fd, &st);
+	ok(r == -EBADMSG && st.bad_block == 39 && st.fault == VEIL_FAULT_TRUNCATED,
+	   "a file cut at a block boundary is found (%d, at %llu, %s)", r,
+	   (unsigned long long)st.bad_block, veil_block_fault_str(st.fault));
+	close(fd);
+	fd = make_file(data, 0);
+	memset(&st, 0, sizeof(st));
+	ok(veil_file_verify(&cc, fd, &st) == 0, "an empty file verifies");
+	close(fd);
+}
+
 int main(void)
 {
 	uint8_t master[VEIL_KEY_BYTES];
@@ -775,6 +808,7 @@ int main(void)
 	test_far(data);
 	test_big();
 	test_parallel_read();
+	test_verify(data);
 	test_midway_failure(data);
 	test_enospc(data);
 	close(dirfd_g);
