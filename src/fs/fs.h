@@ -244,6 +244,12 @@ void veil_inval_attr(struct veil_fs *fs, fuse_ino_t ino);
 /* Logging: stderr in the foreground, syslog in the background. */
 void veil_log_init(bool foreground);
 void veil_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Whether a veil_log() line now would be written, not suppressed by its
+ * rate limit (20 lines a second): checked before work done only for a
+ * line, such as finding a file's path (path_of()).
+ */
+bool veil_log_wanted(void);
 /* One line of the daemon's own text: neither escaped nor rate-limited. */
 void veil_log_raw(int prio, const char *line);
 

@@ -22,33 +22,46 @@ void veil_log_init(bool foreground)
 		openlog("veilfs", LOG_PID, LOG_DAEMON);
 }
 
+/* veil_log()'s rate limit: lines in the current second, under log_mutex. */
+static pthread_mutex_t log_mutex = PTHREAD_MUTEX_INITIALIZER;
+static time_t log_window;
+static int log_in_window;
+
+bool veil_log_wanted(void)
+{
+	bool full;
+
+	pthread_mutex_lock(&log_mutex);
+	full = log_window == time(NULL) && log_in_window >= 20;
+	pthread_mutex_unlock(&log_mutex);
+	return !full;
+}
+
 void veil_log(int prio, const char *fmt, ...)
 {
-	static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-	static time_t window;
-	static int in_window;
 	char msg[2048], esc[4 * sizeof(msg)];
 	va_list ap;
 	time_t now = time(NULL);
 
 	/* At most 20 lines a second: a damaged volume must not flood the log. */
-	pthread_mutex_lock(&m);
-	if (now != window) {
-		if (in_window > 20) {
+	pthread_mutex_lock(&log_mutex);
+	if (now != log_window) {
+		if (log_in_window > 20) {
 			if (log_foreground)
 				fprintf(stderr, "veilfs: %d more messages suppressed\n",
-					in_window - 20);
+					log_in_window - 20);
 			else
-				syslog(LOG_WARNING, "%d more messages suppressed", in_window - 20);
+				syslog(LOG_WARNING, "%d more messages suppressed",
+				       log_in_window - 20);
 		}
-		window = now;
-		in_window = 0;
+		log_window = now;
+		log_in_window = 0;
 	}
-	if (++in_window > 20) {
-		pthread_mutex_unlock(&m);
+	if (++log_in_window > 20) {
+		pthread_mutex_unlock(&log_mutex);
 		return;
 	}
-	pthread_mutex_unlock(&m);
+	pthread_mutex_unlock(&log_mutex);
 	/* Names and paths may come from an attacker: the whole line is escaped. */
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -837,7 +850,8 @@ int vnode_iv(struct veil_fs *fs, struct vnode *vn, uint8_t iv[static VEIL_DIRIV_
 		char path[VEIL_LOG_PATH_MAX];
 
 		veil_log(LOG_ERR, "directory %s: cannot read its directory IV: %s",
-			 vnode_path(fs, vn, path), ret == -EBADMSG ? "malformed" : strerror(-ret));
+			 veil_log_wanted() ? vnode_path(fs, vn, path) : "?",
+			 ret == -EBADMSG ? "malformed" : strerror(-ret));
 	}
 	/* Out of fds or memory is not damage: say so rather than EIO. */
 	if (ret == -EMFILE || ret == -ENFILE || ret == -ENOMEM)

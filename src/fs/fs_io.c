@@ -60,8 +60,28 @@ static void vdir_close(struct veil_handle *h)
 }
 
 
-/* Map a core error to the FUSE boundary, logging authentication failures once. */
-static int boundary_err(struct veil_fs *fs, struct vnode *vn, const struct veil_fstate *st, int err)
+/*
+ * A block the content layer rejected (struct veil_fstate's bad_block and
+ * fault), taken while the content lock is held, for boundary_err() after
+ * it is released: the log line names the file, and finding its path reads
+ * the backing directories (vnode_path()), which must not hold up the
+ * file's other readers and writers.
+ */
+struct fault_seen {
+	uint64_t bad_block;
+	enum veil_block_fault fault;
+};
+
+static struct fault_seen fault_of(const struct veil_fstate *st)
+{
+	return (struct fault_seen){ st->bad_block, st->fault };
+}
+
+/*
+ * Map a core error to the FUSE boundary, logging authentication failures
+ * once. Call it without the content lock (see struct fault_seen).
+ */
+static int boundary_err(struct veil_fs *fs, struct vnode *vn, const struct fault_seen *st, int err)
 {
 	if (err == -EBADMSG) {
 		time_t now = time(NULL);
@@ -165,21 +185,22 @@ static bool caller_in_group(fuse_req_t req, gid_t gid)
  * caller is not in its group, as the kernel does for a local filesystem.
  * The kernel asks for part of this itself (a SETATTR before the write,
  * under FUSE's older rule: set-group-ID only when group-executable);
- * the rest is done here, after the change, through the open @fd. True
- * if the mode changed: a reply that carries no attributes must then be
+ * the rest is done here, after the change, through the open @fd. 1 if
+ * the mode changed: a reply that carries no attributes must then be
  * preceded by veil_inval_attr(), or the kernel shows the old mode for up
- * to the attribute timeout.
+ * to the attribute timeout. 0 if nothing was to be done; -errno if the
+ * bits could not be cleared, for setid_log() once the content lock is
+ * released.
  */
-static bool kill_setid(fuse_req_t req, struct vnode *vn, int fd)
+static int kill_setid(fuse_req_t req, struct vnode *vn, int fd)
 {
-	struct veil_fs *fs = fs_of(req);
 	struct stat st;
 	mode_t kill = 0;
 
 	if (vn->type != S_IFREG || fstat(fd, &st) < 0 || !(st.st_mode & (S_ISUID | S_ISGID)))
-		return false;
+		return 0;
 	if (caller_fsetid(req))
-		return false;
+		return 0;
 	if (st.st_mode & S_ISUID)
 		kill |= S_ISUID;
 	if ((st.st_mode & S_ISGID) &&
@@ -190,11 +211,18 @@ static bool kill_setid(fuse_req_t req, struct vnode *vn, int fd)
 
 		fd_proc_path(fd, proc);
 		if (chmod(proc, st.st_mode & 07777 & ~kill) == 0)
-			return true;
-		veil_log(LOG_WARNING, "%s: cannot clear set-id bits: %s", path_of(fs, vn),
-			 strerror(errno));
+			return 1;
+		return -errno;
 	}
-	return false;
+	return 0;
+}
+
+/* Log a failed kill_setid() (@err < 0), after the content lock is released. */
+static void setid_log(struct veil_fs *fs, struct vnode *vn, int err)
+{
+	if (err < 0)
+		veil_log(LOG_WARNING, "%s: cannot clear set-id bits: %s", path_of(fs, vn),
+			 strerror(-err));
 }
 
 /*
@@ -287,13 +315,18 @@ static int finish_open(fuse_req_t req, struct veil_fs *fs, fuse_ino_t ino, struc
 	f->written = (fi->flags & O_ACCMODE) != O_RDONLY;
 	note_open(fs, vn, c);
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		struct fault_seen seen;
+		int ks = 0;
+
 		pthread_rwlock_wrlock(&c->io);
 		ret = veil_file_truncate(&fs->v->cc, fd, &c->fst, 0);
+		seen = fault_of(&c->fst);
 		if (ret == 0)
-			(void)kill_setid(req, vn, fd); /* the kernel leaves O_TRUNC to us */
+			ks = kill_setid(req, vn, fd); /* the kernel leaves O_TRUNC to us */
 		pthread_rwlock_unlock(&c->io);
+		setid_log(fs, vn, ks);
 		if (ret < 0) {
-			ret = -boundary_err(fs, vn, &c->fst, ret);
+			ret = -boundary_err(fs, vn, &seen, ret);
 			pthread_mutex_lock(vnode_lock(fs, vn));
 			vn->opens--;
 			pthread_mutex_unlock(vnode_lock(fs, vn));
@@ -473,10 +506,13 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	st = c->fst;
 	n = veil_file_read(&fs->v->cc, vfile_of(fi)->fd, &st, buf, size, (uint64_t)off);
 	pthread_rwlock_unlock(&c->io);
-	if (n < 0)
-		fuse_reply_err(req, boundary_err(fs, vn, &st, (int)n));
-	else
+	if (n < 0) {
+		struct fault_seen seen = fault_of(&st);
+
+		fuse_reply_err(req, boundary_err(fs, vn, &seen, (int)n));
+	} else {
 		fuse_reply_buf(req, (const char *)buf, (size_t)n);
+	}
 	veil_wipe(&st, sizeof(st));
 	veil_wipe(buf, n > 0 ? (size_t)n : 0);
 	free(buf);
@@ -490,7 +526,9 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	struct vfile *f = vfile_of(fi);
 	struct veil_inval_job *inval = NULL;
 	struct vcontent *c;
+	struct fault_seen seen;
 	ssize_t n;
+	int ks;
 
 	if (fs->readonly) {
 		fuse_reply_err(req, EROFS);
@@ -530,13 +568,16 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		off = (off_t)end;
 	}
 	n = veil_file_write(&fs->v->cc, f->fd, &c->fst, buf, size, (uint64_t)off);
-	if (n > 0 && kill_setid(req, vn, f->fd))
+	seen = fault_of(&c->fst);
+	ks = n > 0 ? kill_setid(req, vn, f->fd) : 0;
+	if (ks > 0)
 		veil_inval_attr(fs, ino);
 	stamp(fs, vn, c, f->fd);
 	pthread_rwlock_unlock(&c->io);
+	setid_log(fs, vn, ks);
 	if (n < 0) {
 		free(inval);
-		fuse_reply_err(req, boundary_err(fs, vn, &c->fst, (int)n));
+		fuse_reply_err(req, boundary_err(fs, vn, &seen, (int)n));
 	} else if (inval) {
 		veil_inval_reply_write(fs, inval, req, ino, off, (size_t)n);
 	} else {
@@ -589,7 +630,8 @@ static int truncate_vnode(fuse_req_t req, struct veil_fs *fs, struct vnode *vn,
 			  struct fuse_file_info *fi, uint64_t size)
 {
 	struct vcontent *c = vnode_content(fs, vn);
-	int fd, ret;
+	struct fault_seen seen;
+	int fd, ret, ks = 0;
 
 	if (!c)
 		return -ENOMEM;
@@ -602,12 +644,14 @@ static int truncate_vnode(fuse_req_t req, struct veil_fs *fs, struct vnode *vn,
 	pthread_rwlock_wrlock(&c->io);
 	revalidate(fs, vn, c, fd);
 	ret = veil_file_truncate(&fs->v->cc, fd, &c->fst, size);
-	if (ret < 0)
-		ret = -boundary_err(fs, vn, &c->fst, ret);
-	else
-		(void)kill_setid(req, vn, fd); /* the SETATTR reply carries the mode */
+	seen = fault_of(&c->fst);
+	if (ret == 0)
+		ks = kill_setid(req, vn, fd); /* the SETATTR reply carries the mode */
 	stamp(fs, vn, c, fd);
 	pthread_rwlock_unlock(&c->io);
+	setid_log(fs, vn, ks);
+	if (ret < 0)
+		ret = -boundary_err(fs, vn, &seen, ret);
 	if (!fi || fd != vfile_of(fi)->fd)
 		close(fd);
 	return ret;
@@ -700,8 +744,9 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off
 	struct vnode *vn = vnode_of(req, ino);
 	struct vfile *f = vfile_of(fi);
 	struct vcontent *c;
+	struct fault_seen seen;
 	uint64_t size;
-	int ret;
+	int ret, ks = 0;
 
 	if (mode != 0) {
 		fuse_reply_err(req, EOPNOTSUPP);
@@ -726,12 +771,16 @@ void fs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off
 	if (ret == 0 && (uint64_t)offset + (uint64_t)length > size)
 		ret = veil_file_truncate(&fs->v->cc, f->fd, &c->fst,
 					 (uint64_t)offset + (uint64_t)length);
-	if (ret < 0)
-		ret = -boundary_err(fs, vn, &c->fst, ret);
-	else if (kill_setid(req, vn, f->fd))
+	seen = fault_of(&c->fst);
+	if (ret == 0)
+		ks = kill_setid(req, vn, f->fd);
+	if (ks > 0)
 		veil_inval_attr(fs, ino);
 	stamp(fs, vn, c, f->fd);
 	pthread_rwlock_unlock(&c->io);
+	setid_log(fs, vn, ks);
+	if (ret < 0)
+		ret = -boundary_err(fs, vn, &seen, ret);
 	fuse_reply_err(req, -ret);
 }
 

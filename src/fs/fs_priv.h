@@ -5,8 +5,14 @@
 
 #include "fs.h"
 
-/* The plaintext path of @vn for a log line, valid to the end of the enclosing block. */
-#define path_of(fs, vn) vnode_path((fs), (vn), (char[VEIL_LOG_PATH_MAX]){ 0 })
+/*
+ * The plaintext path of @vn for a log line, valid to the end of the
+ * enclosing block. Finding it decrypts every name on the way (I/O): it is
+ * skipped ("?") while veil_log() suppresses lines anyway, so that a
+ * damaged volume's flood of failures does not pay for it each time.
+ */
+#define path_of(fs, vn) \
+	(veil_log_wanted() ? vnode_path((fs), (vn), (char[VEIL_LOG_PATH_MAX]){ 0 }) : "?")
 
 int fs_backing_name(struct veil_fs *fs, struct vnode *dir, const char *name, char *enc,
 		    char *backing);
