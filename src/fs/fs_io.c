@@ -1231,6 +1231,7 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 	struct vnode *vn = vnode_of(req, ino);
 	char cname[256], proc[64];
 	uint8_t *cval = NULL, *val = NULL;
+	size_t cap = 0;
 	ssize_t clen;
 	long n;
 	int fd;
@@ -1261,8 +1262,9 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 		vnode_fd_put(fs, vn);
 		return;
 	}
-	cval = malloc((size_t)clen + 1);
-	val = malloc((size_t)clen + 1);
+	cap = (size_t)clen + 1;
+	cval = malloc(cap);
+	val = malloc(cap);
 	if (!cval || !val) {
 		fuse_reply_err(req, ENOMEM);
 		goto out;
@@ -1282,6 +1284,9 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
 out:
 	vnode_fd_put(fs, vn);
 	free(cval);
+	/* The decrypted value: plaintext. */
+	if (val)
+		veil_wipe(val, cap);
 	free(val);
 }
 
@@ -1292,7 +1297,7 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char proc[64], plain[256];
 	char *clist = NULL, *out = NULL;
 	ssize_t clen;
-	size_t olen = 0;
+	size_t olen = 0, cap = 0;
 	int fd;
 
 	if (vn->type == S_IFLNK) {
@@ -1312,8 +1317,9 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		vnode_fd_put(fs, vn);
 		return;
 	}
-	clist = malloc((size_t)clen + 1);
-	out = malloc((size_t)clen + 1);
+	cap = (size_t)clen + 1;
+	clist = malloc(cap);
+	out = malloc(cap);
 	if (!clist || !out) {
 		fuse_reply_err(req, ENOMEM);
 		goto done;
@@ -1340,6 +1346,10 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 done:
 	vnode_fd_put(fs, vn);
 	free(clist);
+	/* The decrypted names: plaintext. */
+	veil_wipe(plain, sizeof(plain));
+	if (out)
+		veil_wipe(out, cap);
 	free(out);
 }
 

@@ -553,22 +553,25 @@ static void rop_readlink(fuse_req_t req, fuse_ino_t ino)
 	t = readlinkat(n->fd, "", target, sizeof(target));
 	if (t < 0 || t > VEIL_LINK_TARGET_MAX) {
 		fuse_reply_err(req, t < 0 ? errno : ENAMETOOLONG);
-		return;
+		goto out;
 	}
 	if (veil_link_encrypted_len((size_t)t) > VEIL_LINK_INLINE_MAX) {
 		veil_log(LOG_ERR, "%s: symlink target of %zd bytes is too long for reverse mode",
 			 n->path, t);
 		fuse_reply_err(req, ENAMETOOLONG);
-		return;
+		goto out;
 	}
 	out = malloc(veil_link_encrypted_len((size_t)t) + 1);
 	if (!out) {
 		fuse_reply_err(req, ENOMEM);
-		return;
+		goto out;
 	}
 	veil_reverse_link(rfs->v->keys, n->path, target, (size_t)t, out);
 	fuse_reply_readlink(req, out);
 	free(out);
+out:
+	/* The target as read from PLAINDIR: plaintext. */
+	veil_wipe(target, sizeof(target));
 }
 
 /* RELEASE, or the end of the session for a handle the kernel never released. */
@@ -871,6 +874,7 @@ static void rop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	struct rnode *n = rnode_of(req, ino);
 	char plain[256], proc[64];
 	uint8_t *val = NULL, *out = NULL;
+	size_t cap = 0;
 	ssize_t len;
 
 	if (n->kind != RN_REAL || n->type == S_IFLNK ||
@@ -884,7 +888,8 @@ static void rop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 		fuse_reply_err(req, errno);
 		return;
 	}
-	val = malloc((size_t)len + 1);
+	cap = (size_t)len + 1;
+	val = malloc(cap);
 	out = malloc((size_t)len + VEIL_AEAD_NONCE_BYTES + VEIL_AEAD_TAG_BYTES);
 	if (!val || !out) {
 		fuse_reply_err(req, ENOMEM);
@@ -899,6 +904,10 @@ static void rop_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	len += VEIL_AEAD_NONCE_BYTES + VEIL_AEAD_TAG_BYTES;
 	veil_reply_xattr(req, out, (size_t)len, size);
 done:
+	/* The value as read from PLAINDIR, and its name: plaintext. */
+	veil_wipe(plain, sizeof(plain));
+	if (val)
+		veil_wipe(val, cap);
 	free(val);
 	free(out);
 }
@@ -909,7 +918,7 @@ static void rop_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	struct rnode *n = rnode_of(req, ino);
 	char proc[64], cname[256];
 	char *list = NULL, *out = NULL;
-	size_t olen = 0, cap = 0;
+	size_t olen = 0, cap = 0, lcap;
 	ssize_t len;
 
 	if (n->kind != RN_REAL || n->type == S_IFLNK) {
@@ -922,9 +931,12 @@ static void rop_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, errno);
 		return;
 	}
-	list = malloc((size_t)len + 1);
+	lcap = (size_t)len + 1;
+	list = malloc(lcap);
 	if (!list || (len = listxattr(proc, list, (size_t)len)) < 0) {
 		fuse_reply_err(req, list ? errno : ENOMEM);
+		if (list)
+			veil_wipe(list, lcap);
 		free(list);
 		return;
 	}
@@ -947,6 +959,8 @@ static void rop_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	}
 	veil_reply_xattr(req, out, olen, size);
 done:
+	/* The names as read from PLAINDIR: plaintext. */
+	veil_wipe(list, lcap);
 	free(list);
 	free(out);
 }
