@@ -412,10 +412,26 @@ int veil_session_loop(struct fuse_session *se, int nworkers, struct veil_fs *fs)
 				continue;
 			{
 				struct pollfd pfd = { .fd = fuse_session_fd(se), .events = POLLIN };
+				sigset_t wake, during;
 
 				if (fs)
 					veil_fs_idle(fs);
-				poll(&pfd, 1, -1);
+				/*
+				 * A signal that came after the checks at the top of the
+				 * loop (during the spin or veil_fs_idle()) must not be
+				 * slept through: block the ones this loop acts on, look
+				 * at their flags once more, and let ppoll() unblock them
+				 * atomically while it waits.
+				 */
+				sigemptyset(&wake);
+				sigaddset(&wake, SIGUSR1);
+				sigaddset(&wake, SIGTERM);
+				sigaddset(&wake, SIGINT);
+				sigaddset(&wake, SIGHUP);
+				pthread_sigmask(SIG_BLOCK, &wake, &during);
+				if (!dump_wanted && !fuse_session_exited(se))
+					ppoll(&pfd, 1, NULL, &during);
+				pthread_sigmask(SIG_SETMASK, &during, NULL);
 			}
 			spinning = false;
 			continue;
