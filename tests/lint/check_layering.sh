@@ -5,24 +5,8 @@
 #        check_layering.sh --selftest   (checks that the lint itself bites)
 set -u
 
-n=0
-failed=0
-
-ok() { # ok COND-STATUS DESCRIPTION [OFFENDERS]
-	n=$((n + 1))
-	if [ "$1" -eq 0 ]; then
-		echo "ok $n - $2"
-	else
-		failed=$((failed + 1))
-		# Also on stderr: a failed test never shows an empty stderr.
-		echo "not ok $n - $2"
-		echo "not ok $n - $2" >&2
-		if [ -n "${3:-}" ]; then
-			printf '%s\n' "$3" | sed 's/^/# /'
-			printf '%s\n' "$3" | sed 's/^/# /' >&2
-		fi
-	fi
-}
+# ok and tap_done (the one TAP helper of the shell tests).
+. "$(dirname "$0")/../tap.sh"
 
 # Files under $root matching the find(1) name patterns given.
 files() {
@@ -196,5 +180,4 @@ if [ "${1:-}" = "--selftest" ]; then
 else
 	lint "${1:?usage: check_layering.sh SOURCE_ROOT}"
 fi
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done
