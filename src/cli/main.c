@@ -499,6 +499,17 @@ static bool all_dir_operands(const struct veil_command *c)
 	return any;
 }
 
+/*
+ * Two-word commands share their first word, which a completion lists
+ * once: whether command @i (first word ending at @sp, or NULL for a
+ * one-word command) starts with the word its predecessor already listed.
+ */
+static bool first_word_listed(size_t i, const char *sp)
+{
+	return sp && i &&
+	       strncmp(commands[i - 1].name, commands[i].name, (size_t)(sp - commands[i].name) + 1) == 0;
+}
+
 /* A bash completion script: commands, each command's options and operands. */
 static void completion_bash(void)
 {
@@ -513,9 +524,7 @@ static void completion_bash(void)
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		const char *sp = strchr(commands[i].name, ' ');
 
-		/* Two-word commands share their first word: list it once. */
-		if (sp && i && strncmp(commands[i - 1].name, commands[i].name,
-				       (size_t)(sp - commands[i].name) + 1) == 0)
+		if (first_word_listed(i, sp))
 			continue;
 		printf("%s%.*s", i ? " " : "", sp ? (int)(sp - commands[i].name) : 64,
 		       commands[i].name);
@@ -658,8 +667,7 @@ static void completion_zsh(void)
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		const char *sp = strchr(commands[i].name, ' ');
 
-		if (sp && i && strncmp(commands[i - 1].name, commands[i].name,
-				       (size_t)(sp - commands[i].name) + 1) == 0)
+		if (first_word_listed(i, sp))
 			continue;
 		if (sp) {
 			printf("\t\t\t'%.*s:", (int)(sp - commands[i].name), commands[i].name);
